@@ -1,0 +1,4 @@
+export { BeamlineError, InvalidHandleError, InvalidOptionError, ReadOnlyError } from './errors.js'
+export { checkHandle, checkSharedBuffer, type SharedHandle } from './handle.js'
+export { choiceOption, functionOption, integerOption, nameOption, numberOption } from './options.js'
+export { warnOnce } from './warn.js'
