@@ -1,0 +1,85 @@
+/**
+ * The machine is shared and noisy, so a benchmark here never reports one number: it measures every
+ * case `runs` times in one process, interleaved, takes the median of the per-run medians, and prints
+ * each case as a ratio to a baseline measured in the same run (a peer, or a physical floor such as a
+ * bare Atomics pair). Nanosecond cases go through mitata, which batches calls so that timer overhead
+ * does not swamp a 20 ns operation.
+ */
+import { do_not_optimize, measure } from 'mitata'
+
+export { do_not_optimize }
+
+export interface Case {
+  /** Row label, e.g. `beamline tryAcquire+release`. */
+  name: string
+  /** One operation. Return a value so the JIT cannot drop the work. */
+  fn: () => unknown
+}
+
+export interface Row {
+  name: string
+  /** Median nanoseconds per operation (or the unit in `unit`). */
+  value: number
+  unit?: string
+  note?: string
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** Measures each case `runs` times, interleaved, and returns the median of mitata's p50 in ns per op. */
+export async function measureCases(cases: readonly Case[], runs = 5): Promise<Row[]> {
+  const samples = cases.map(() => [] as number[])
+  for (let run = 0; run < runs; run++) {
+    for (let i = 0; i < cases.length; i++) {
+      const stats = await measure(cases[i]!.fn, { min_cpu_time: 100e6 })
+      samples[i]!.push(stats.p50)
+    }
+  }
+  return cases.map((c, i) => ({ name: c.name, value: median(samples[i]!), unit: 'ns/op' }))
+}
+
+/** Times `fn` (which may be async) `runs` times and returns the median wall time in milliseconds. */
+export async function medianMs(fn: () => unknown, runs = 5): Promise<number> {
+  const times: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now()
+    await fn()
+    times.push(performance.now() - start)
+  }
+  return median(times)
+}
+
+function format(value: number): string {
+  if (value >= 100) return value.toFixed(0)
+  if (value >= 10) return value.toFixed(1)
+  return value.toFixed(2)
+}
+
+/**
+ * Prints rows with their ratio to the row named `baseline` (`×` > 1 means slower than the baseline
+ * when the unit is a cost, such as ns/op). Returns the ratios by row name for callers that check targets.
+ */
+export function printTable(title: string, rows: readonly Row[], baseline: string): Map<string, number> {
+  const base = rows.find((r) => r.name === baseline)
+  if (!base) throw new Error(`printTable: no row named ${baseline}`)
+  const ratios = new Map<string, number>()
+  const width = Math.max(...rows.map((r) => r.name.length), 10)
+  console.log(`\n${title}  (median of runs; ratio to "${baseline}")`)
+  console.log(`${'case'.padEnd(width)}  ${'value'.padStart(12)}  ${'ratio'.padStart(8)}  note`)
+  for (const r of rows) {
+    const ratio = r.value / base.value
+    ratios.set(r.name, ratio)
+    const value = `${format(r.value)} ${r.unit ?? 'ns/op'}`
+    console.log(`${r.name.padEnd(width)}  ${value.padStart(12)}  ${`${format(ratio)}×`.padStart(8)}  ${r.note ?? ''}`)
+  }
+  return ratios
+}
+
+/** Prints whether a measured value meets a target, without failing: benchmarks are not tests. */
+export function reportTarget(label: string, ok: boolean, detail: string): void {
+  console.log(`${ok ? 'target met   ' : 'target MISSED'}  ${label}: ${detail}`)
+}
