@@ -13,7 +13,8 @@ const names = process.argv.slice(2)
 let files = ['packages/*/dist/bench/*.bench.js', 'sidecar/dist/bench/*.bench.js', 'bench/dist/*.bench.js']
   .flatMap((p) => globSync(p, { cwd: root }))
   .sort()
-if (names.length > 0) files = files.filter((f) => names.some((n) => f.startsWith(`packages/${n}/`) || f.startsWith(`${n}/`)))
+if (names.length > 0)
+  files = files.filter((f) => names.some((n) => f.startsWith(`packages/${n}/`) || f.startsWith(`${n}/`)))
 let failed = 0
 for (const file of files) {
   console.log(`\n=== ${file} (Node ${process.version})`)

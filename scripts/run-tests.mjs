@@ -16,20 +16,31 @@ const names = args.filter((a) => !a.startsWith('--'))
 
 const patterns = unitOnly
   ? ['packages/*/dist/test/**/*.test.js']
-  : ['packages/*/dist/test/**/*.test.js', 'sidecar/dist/test/**/*.test.js', 'grafana/dist/test/**/*.test.js', 'test/dist/**/*.test.js']
+  : [
+      'packages/*/dist/test/**/*.test.js',
+      'sidecar/dist/test/**/*.test.js',
+      'grafana/dist/test/**/*.test.js',
+      'test/dist/**/*.test.js',
+    ]
 
 let files = patterns.flatMap((p) => globSync(p, { cwd: root })).sort()
 if (names.length > 0) {
   files = files.filter((f) => names.some((n) => f.startsWith(`packages/${n}/`) || f.startsWith(`${n}/`)))
 }
 if (files.length === 0) {
-  console.error(`run-tests: no compiled test files matched (${names.join(' ') || patterns.join(' ')}); run \`npm run build\` first`)
+  console.error(
+    `run-tests: no compiled test files matched (${names.join(' ') || patterns.join(' ')}); run \`npm run build\` first`,
+  )
   process.exit(1)
 }
 console.log(`run-tests: ${files.length} files on Node ${process.version}`)
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files.map((f) => join(root, f))], {
-  stdio: 'inherit',
-  cwd: root,
-})
+const result = spawnSync(
+  process.execPath,
+  ['--test', '--test-reporter=spec', ...files.map((f) => join(root, f))],
+  {
+    stdio: 'inherit',
+    cwd: root,
+  },
+)
 if (result.error) throw result.error
 process.exit(result.status ?? 1)

@@ -74,7 +74,9 @@ export function printTable(title: string, rows: readonly Row[], baseline: string
     const ratio = r.value / base.value
     ratios.set(r.name, ratio)
     const value = `${format(r.value)} ${r.unit ?? 'ns/op'}`
-    console.log(`${r.name.padEnd(width)}  ${value.padStart(12)}  ${`${format(ratio)}×`.padStart(8)}  ${r.note ?? ''}`)
+    console.log(
+      `${r.name.padEnd(width)}  ${value.padStart(12)}  ${`${format(ratio)}×`.padStart(8)}  ${r.note ?? ''}`,
+    )
   }
   return ratios
 }

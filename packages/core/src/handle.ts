@@ -18,18 +18,29 @@ export function checkHandle<H extends SharedHandle>(value: unknown, kind: H['kin
   }
   const handle = value as Partial<SharedHandle>
   if (handle.kind !== kind) {
-    throw new InvalidHandleError(`expected a ${kind} handle, got ${handle.kind === undefined ? 'an object without kind' : `a ${String(handle.kind)} handle`}`)
+    throw new InvalidHandleError(
+      `expected a ${kind} handle, got ${handle.kind === undefined ? 'an object without kind' : `a ${String(handle.kind)} handle`}`,
+    )
   }
   if (handle.version !== version) {
-    throw new InvalidHandleError(`${kind} handle has layout version ${String(handle.version)}; this package reads version ${version}`)
+    throw new InvalidHandleError(
+      `${kind} handle has layout version ${String(handle.version)}; this package reads version ${version}`,
+    )
   }
   return value as H
 }
 
 /** Checks that `value` is a `SharedArrayBuffer` of at least `minBytes`. */
-export function checkSharedBuffer(kind: string, field: string, value: unknown, minBytes: number): SharedArrayBuffer {
+export function checkSharedBuffer(
+  kind: string,
+  field: string,
+  value: unknown,
+  minBytes: number,
+): SharedArrayBuffer {
   if (!(value instanceof SharedArrayBuffer) || value.byteLength < minBytes) {
-    throw new InvalidHandleError(`${kind} handle: ${field} must be a SharedArrayBuffer of at least ${minBytes} bytes`)
+    throw new InvalidHandleError(
+      `${kind} handle: ${field} must be a SharedArrayBuffer of at least ${minBytes} bytes`,
+    )
   }
   return value
 }

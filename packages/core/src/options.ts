@@ -11,7 +11,13 @@ function show(value: unknown): string {
  * Returns `value` if it is an integer in [min, max]; otherwise throws `ERR_BEAMLINE_INVALID_OPTION`
  * naming the option and the range. `undefined` takes `fallback` when one is given.
  */
-export function integerOption(name: string, value: unknown, min: number, max: number, fallback?: number): number {
+export function integerOption(
+  name: string,
+  value: unknown,
+  min: number,
+  max: number,
+  fallback?: number,
+): number {
   if (value === undefined && fallback !== undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`
@@ -36,16 +42,27 @@ export function numberOption(
   if (typeof value !== 'number' || !Number.isFinite(value) || belowMin || value > max) {
     const lower = min === -Infinity ? '' : `${exclusiveMin ? '>' : '≥'} ${min}`
     const upper = max === Infinity ? '' : `≤ ${max}`
-    throw new InvalidOptionError(name, `must be a finite number ${[lower, upper].filter(Boolean).join(' and ')}, got ${show(value)}`)
+    throw new InvalidOptionError(
+      name,
+      `must be a finite number ${[lower, upper].filter(Boolean).join(' and ')}, got ${show(value)}`,
+    )
   }
   return value
 }
 
 /** Returns `value` if it is one of `choices`. */
-export function choiceOption<T extends string>(name: string, value: unknown, choices: readonly T[], fallback?: T): T {
+export function choiceOption<T extends string>(
+  name: string,
+  value: unknown,
+  choices: readonly T[],
+  fallback?: T,
+): T {
   if (value === undefined && fallback !== undefined) return fallback
   if (typeof value !== 'string' || !choices.includes(value as T)) {
-    throw new InvalidOptionError(name, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${show(value)}`)
+    throw new InvalidOptionError(
+      name,
+      `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${show(value)}`,
+    )
   }
   return value as T
 }
@@ -53,14 +70,21 @@ export function choiceOption<T extends string>(name: string, value: unknown, cho
 /** Returns `value` if it is a non-empty string of at most `maxBytes` UTF-8 bytes. */
 export function nameOption(name: string, value: unknown, maxBytes = 200): string {
   if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > maxBytes) {
-    throw new InvalidOptionError(name, `must be a non-empty string of at most ${maxBytes} UTF-8 bytes, got ${show(value)}`)
+    throw new InvalidOptionError(
+      name,
+      `must be a non-empty string of at most ${maxBytes} UTF-8 bytes, got ${show(value)}`,
+    )
   }
   return value
 }
 
 /** Returns `value` if it is a function (or `undefined` when optional). */
-export function functionOption<F extends (...args: never[]) => unknown>(name: string, value: unknown): F | undefined {
+export function functionOption<F extends (...args: never[]) => unknown>(
+  name: string,
+  value: unknown,
+): F | undefined {
   if (value === undefined) return undefined
-  if (typeof value !== 'function') throw new InvalidOptionError(name, `must be a function, got ${show(value)}`)
+  if (typeof value !== 'function')
+    throw new InvalidOptionError(name, `must be a function, got ${show(value)}`)
   return value as F
 }

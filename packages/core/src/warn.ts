@@ -8,6 +8,7 @@ const warned = new Set<string>()
 export function warnOnce(key: string, message: string, cause?: unknown): void {
   if (warned.has(key)) return
   warned.add(key)
-  const detail = cause instanceof Error ? `: ${cause.message}` : cause === undefined ? '' : `: ${String(cause)}`
+  const detail =
+    cause instanceof Error ? `: ${cause.message}` : cause === undefined ? '' : `: ${String(cause)}`
   process.emitWarning(`${message}${detail}`, { type: 'BeamlineWarning', code: 'BEAMLINE_TELEMETRY' })
 }

@@ -34,12 +34,20 @@ test('integerOption accepts the range and names option and range when it refuses
 test('numberOption honours exclusive minimum and finiteness', () => {
   assert.equal(numberOption('windowMs', 0.5, { min: 0, exclusiveMin: true }), 0.5)
   assertInvalid(() => numberOption('windowMs', 0, { min: 0, exclusiveMin: true }), 'windowMs', /> 0/)
-  assertInvalid(() => numberOption('ratio', Infinity, { min: 0, max: 1 }), 'ratio', /≥ 0 and ≤ 1, got Infinity/)
+  assertInvalid(
+    () => numberOption('ratio', Infinity, { min: 0, max: 1 }),
+    'ratio',
+    /≥ 0 and ≤ 1, got Infinity/,
+  )
 })
 
 test('choiceOption and nameOption', () => {
   assert.equal(choiceOption('overflow', 'reject', ['reject', 'drop-oldest']), 'reject')
-  assertInvalid(() => choiceOption('overflow', 'drop', ['reject', 'drop-oldest']), 'overflow', /'reject', 'drop-oldest'/)
+  assertInvalid(
+    () => choiceOption('overflow', 'drop', ['reject', 'drop-oldest']),
+    'overflow',
+    /'reject', 'drop-oldest'/,
+  )
   assert.equal(nameOption('name', 'db'), 'db')
   assertInvalid(() => nameOption('name', ''), 'name', /non-empty/)
   assertInvalid(() => nameOption('name', 'é'.repeat(101)), 'name', /200 UTF-8 bytes/)
@@ -49,11 +57,14 @@ test('checkHandle refuses other kinds and other layout versions', () => {
   const h = { kind: 'beamline.x', version: 2 }
   assert.equal(checkHandle(h, 'beamline.x', 2), h)
   for (const bad of [null, 42, {}, { kind: 'beamline.y', version: 2 }, { kind: 'beamline.x', version: 1 }]) {
-    assert.throws(() => checkHandle(bad, 'beamline.x', 2), (err: unknown) => {
-      assert.ok(err instanceof InvalidHandleError)
-      assert.equal(err.code, 'ERR_BEAMLINE_INVALID_HANDLE')
-      return true
-    })
+    assert.throws(
+      () => checkHandle(bad, 'beamline.x', 2),
+      (err: unknown) => {
+        assert.ok(err instanceof InvalidHandleError)
+        assert.equal(err.code, 'ERR_BEAMLINE_INVALID_HANDLE')
+        return true
+      },
+    )
   }
 })
 

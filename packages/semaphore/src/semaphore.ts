@@ -1,0 +1,484 @@
+/*
+ * A counting semaphore in a SharedArrayBuffer, shared by every thread that attaches to it.
+ * Memory layout, writers and the reasons for each Atomics or plain access: see ./layout.ts.
+ * In short: header [FREE, MAX, WAITING, SEQ, MAX_WAITERS, SLOT_COUNT, RECLAIMED, RETIRED_*] in the
+ * first cache line; then one cache line per thread holding what that thread alone writes (permits
+ * held, peak, parked waiters, acquired / rejected / timed-out counts). The hot path is one CAS on FREE
+ * to acquire and one Atomics.add to release; everything per thread is a plain store to its own line.
+ */
+import { threadId } from 'node:worker_threads'
+import {
+  checkHandle,
+  checkSharedBuffer,
+  InvalidHandleError,
+  InvalidOptionError,
+  integerOption,
+  nameOption,
+  numberOption,
+  type SharedHandle,
+} from '@beamline/core'
+import {
+  SemaphoreFullError,
+  SemaphoreOverReleaseError,
+  SemaphoreQueueFullError,
+  SemaphoreThreadSlotsError,
+  SemaphoreTimeoutError,
+} from './errors.js'
+import {
+  ACQUIRED,
+  bufferBytes,
+  FREE,
+  HANDLE_KIND,
+  HELD,
+  LAYOUT_VERSION,
+  MAX,
+  MAX_WAITERS,
+  OWNER,
+  PEAK,
+  RECLAIMED,
+  RECLAIMING,
+  REJECTED,
+  RETIRED_ACQUIRED,
+  RETIRED_PEAK,
+  RETIRED_REJECTED,
+  RETIRED_TIMED_OUT,
+  SEQ,
+  SLOT_COUNT,
+  slotIndex,
+  TIMED_OUT,
+  WAITERS,
+  WAITING,
+} from './layout.js'
+
+/** Largest `max`, and largest number of permits one call may take: FREE must fit an Int32 with room to go negative. */
+export const MAX_PERMITS = 2 ** 30
+
+export interface SemaphoreOptions {
+  /** Name shown in `stats()`, errors and metrics (label `semaphore`). Non-empty, at most 200 UTF-8 bytes. */
+  name: string
+  /**
+   * Permits available across all threads. Integer from 1 to 2^30. Change it later with `resize()`.
+   */
+  max: number
+  /**
+   * How many `acquire()` calls may be parked at once, summed over all threads; one more fails at once
+   * with `ERR_BEAMLINE_SEMAPHORE_QUEUE_FULL`. Integer from 0 (never park: `acquire()` either gets a
+   * permit at once or fails) to 2^30. Default 1000. `tryAcquire`, `call` and `tryCall` never park.
+   */
+  maxWaiters?: number
+  /**
+   * How many threads may attach at once: each takes a 64-byte slot for its holdings and statistics.
+   * A watched worker's slot is freed when it exits. Integer from 1 to 4096. Default 256.
+   */
+  maxThreads?: number
+}
+
+/** Plain data plus the buffer: survives `structuredClone`, so send it through `workerData` or `postMessage`. */
+export interface SemaphoreHandle extends SharedHandle<typeof HANDLE_KIND> {
+  readonly name: string
+  readonly buffer: SharedArrayBuffer
+}
+
+export interface AcquireOptions {
+  /** Permits to take at once. Integer from 1 to the semaphore's max. Default 1. */
+  permits?: number
+  /** Abort the wait; the returned promise rejects with `signal.reason`. */
+  signal?: AbortSignal
+  /**
+   * Milliseconds to wait before failing with `ERR_BEAMLINE_SEMAPHORE_TIMEOUT`; 0 fails at once when no
+   * permit is free. Default: wait until a permit frees or the signal aborts.
+   */
+  timeoutMs?: number
+}
+
+export interface SemaphoreStats {
+  name: string
+  max: number
+  /** Permits held now. Exceeds `max` only after a shrinking `resize()`, until holders release. */
+  inUse: number
+  /** `acquire()` calls parked now, all threads. */
+  waiting: number
+  /** Permits granted since creation. */
+  acquired: number
+  /** Refusals by `tryAcquire`, `call` and `tryCall` (one per refused call). */
+  rejected: number
+  /** `acquire()` calls that missed their deadline. */
+  timedOut: number
+  /** Highest `inUse` seen right after a grant. */
+  peakInUse: number
+  /** Permits returned to the pool from watched workers that exited holding them. */
+  reclaimed: number
+}
+
+export type TryCallResult<T> = { ok: true; value: T } | { ok: false; reason: 'full' }
+
+/** What `watch()` needs of a `Worker`: its id and its exit event. */
+export interface WatchableWorker {
+  readonly threadId: number
+  once(event: 'exit', listener: (exitCode: number) => void): unknown
+}
+
+interface Waiter {
+  permits: number
+  resolve: () => void
+  reject: (reason: unknown) => void
+  timer: NodeJS.Timeout | undefined
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+  prev: Waiter | undefined
+  next: Waiter | undefined
+}
+
+const ATTACH = Symbol('attach')
+const OWNER_ID = threadId + 1
+const noop = () => {}
+
+/**
+ * Claims this thread's slot: the one it already owns (a second attach in the same thread shares it,
+ * so holdings follow the thread, not the object), else the first free one.
+ */
+function claimSlot(i32: Int32Array, name: string): number {
+  const slots = i32[SLOT_COUNT]!
+  for (let i = 0; i < slots; i++)
+    if (Atomics.load(i32, slotIndex(i) + OWNER) === OWNER_ID) return slotIndex(i)
+  for (let i = 0; i < slots; i++) {
+    if (Atomics.compareExchange(i32, slotIndex(i) + OWNER, 0, OWNER_ID) === 0) return slotIndex(i)
+  }
+  throw new SemaphoreThreadSlotsError(name, slots)
+}
+
+function permitsArgument(permits: unknown): number {
+  return integerOption('permits', permits, 1, MAX_PERMITS)
+}
+
+/**
+ * A semaphore shared by every worker thread: `new Semaphore(...)` in one thread, `Semaphore.attach(handle)`
+ * in the others, and all of them draw on the same permits.
+ */
+export class Semaphore {
+  readonly name: string
+  readonly handle: SemaphoreHandle
+  readonly #i32: Int32Array
+  readonly #f64: Float64Array
+  readonly #big: BigInt64Array
+  /** Int32 index of this thread's slot. */
+  readonly #slot: number
+  /** Float64 index of this thread's slot. */
+  readonly #slotF: number
+  #head: Waiter | undefined
+  #tail: Waiter | undefined
+  /** True while an Atomics.waitAsync on SEQ is pending for this object. */
+  #armed = false
+  /** Ref'd while callers are parked: a pending waitAsync alone does not keep Node's event loop alive. */
+  #keepAlive: NodeJS.Timeout | undefined
+
+  constructor(options: SemaphoreOptions) {
+    let handle: SemaphoreHandle
+    if (typeof options === 'object' && options !== null && ATTACH in options) {
+      handle = (options as unknown as { [ATTACH]: SemaphoreHandle })[ATTACH]
+    } else {
+      if (typeof options !== 'object' || options === null)
+        throw new InvalidOptionError('options', 'must be an object with name and max')
+      const name = nameOption('name', options.name)
+      const max = integerOption('max', options.max, 1, MAX_PERMITS)
+      const maxWaiters = integerOption('maxWaiters', options.maxWaiters, 0, MAX_PERMITS, 1000)
+      const maxThreads = integerOption('maxThreads', options.maxThreads, 1, 4096, 256)
+      const buffer = new SharedArrayBuffer(bufferBytes(maxThreads))
+      const header = new Int32Array(buffer)
+      header[FREE] = max
+      header[MAX] = max
+      header[MAX_WAITERS] = maxWaiters
+      header[SLOT_COUNT] = maxThreads
+      handle = { kind: HANDLE_KIND, version: LAYOUT_VERSION, name, buffer }
+    }
+    this.name = handle.name
+    this.handle = handle
+    this.#i32 = new Int32Array(handle.buffer)
+    this.#f64 = new Float64Array(handle.buffer)
+    this.#big = new BigInt64Array(handle.buffer)
+    this.#slot = claimSlot(this.#i32, this.name)
+    this.#slotF = this.#slot >> 1
+  }
+
+  /** The same semaphore, seen from this thread. Throws `ERR_BEAMLINE_INVALID_HANDLE` for anything else. */
+  static attach(handle: SemaphoreHandle): Semaphore {
+    const h = checkHandle<SemaphoreHandle>(handle, HANDLE_KIND, LAYOUT_VERSION)
+    const buffer = checkSharedBuffer(HANDLE_KIND, 'buffer', h.buffer, bufferBytes(1))
+    const slots = new Int32Array(buffer, 0, SLOT_COUNT + 1)[SLOT_COUNT]!
+    if (slots < 1 || buffer.byteLength !== bufferBytes(slots) || typeof h.name !== 'string') {
+      throw new InvalidHandleError(`${HANDLE_KIND} handle: buffer does not hold a semaphore`)
+    }
+    return new Semaphore({ [ATTACH]: h } as unknown as SemaphoreOptions)
+  }
+
+  /** Takes `permits` if they are free now; never waits. A refusal counts in `rejected`. */
+  tryAcquire(permits = 1): boolean {
+    if (permits !== 1) permitsArgument(permits)
+    if (this.#take(permits)) return true
+    this.#f64[this.#slotF + REJECTED]!++
+    return false
+  }
+
+  /** Returns permits this thread holds; wakes parked callers in any thread. */
+  release(permits = 1): void {
+    if (permits !== 1) permitsArgument(permits)
+    const i32 = this.#i32
+    const held = i32[this.#slot + HELD]!
+    if (held < permits) throw new SemaphoreOverReleaseError(this.name, permits, held)
+    i32[this.#slot + HELD] = held - permits
+    Atomics.add(i32, FREE, permits)
+    if (Atomics.load(i32, WAITING) !== 0) this.#wakeAll()
+  }
+
+  /**
+   * Waits for permits (Atomics.waitAsync, no polling). Fails with `ERR_BEAMLINE_SEMAPHORE_QUEUE_FULL`
+   * when `maxWaiters` callers are parked already, `ERR_BEAMLINE_SEMAPHORE_TIMEOUT` after `timeoutMs`,
+   * or the signal's reason on abort. A pending acquire keeps its thread alive until it settles.
+   * Order among parked callers: FIFO within a thread; across threads, whichever thread wakes first.
+   */
+  acquire(options: AcquireOptions = {}): Promise<void> {
+    const permits = integerOption('permits', options.permits, 1, MAX_PERMITS, 1)
+    const timeoutMs =
+      options.timeoutMs === undefined ? undefined : numberOption('timeoutMs', options.timeoutMs, { min: 0 })
+    const { signal } = options
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    if (this.#take(permits)) return Promise.resolve()
+    const i32 = this.#i32
+    if (permits > Atomics.load(i32, MAX)) {
+      return Promise.reject(
+        new InvalidOptionError(
+          'permits',
+          `${permits} can never be granted: max is ${Atomics.load(i32, MAX)}`,
+        ),
+      )
+    }
+    if (Atomics.add(i32, WAITING, 1) >= i32[MAX_WAITERS]!) {
+      Atomics.sub(i32, WAITING, 1)
+      return Promise.reject(new SemaphoreQueueFullError(this.name, i32[MAX_WAITERS]!))
+    }
+    i32[this.#slot + WAITERS]!++
+    const { promise, resolve, reject } = Promise.withResolvers<void>()
+    const waiter: Waiter = {
+      permits,
+      resolve,
+      reject,
+      timer: undefined,
+      signal,
+      onAbort: undefined,
+      prev: this.#tail,
+      next: undefined,
+    }
+    if (this.#tail) this.#tail.next = waiter
+    else this.#head = waiter
+    this.#tail = waiter
+    if (timeoutMs !== undefined) {
+      waiter.timer = setTimeout(() => {
+        this.#f64[this.#slotF + TIMED_OUT]!++
+        this.#cancel(waiter, new SemaphoreTimeoutError(this.name, timeoutMs))
+      }, timeoutMs)
+    }
+    if (signal) {
+      waiter.onAbort = () => this.#cancel(waiter, signal.reason)
+      signal.addEventListener('abort', waiter.onAbort, { once: true })
+    }
+    this.#keepAlive ??= setInterval(noop, 2 ** 30)
+    this.#pump()
+    return promise
+  }
+
+  /**
+   * Runs `fn` holding one permit and releases it however `fn` ends. When no permit is free, throws
+   * `SemaphoreFullError` (`ERR_BEAMLINE_SEMAPHORE_FULL`) at once instead of queueing.
+   */
+  async call<T>(fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
+    if (!this.tryAcquire()) throw new SemaphoreFullError(this.name, Atomics.load(this.#i32, MAX))
+    try {
+      return await fn()
+    } finally {
+      this.release()
+    }
+  }
+
+  /** Like `call`, but a full semaphore is a result, `{ ok: false, reason: 'full' }`, not an exception. */
+  async tryCall<T>(fn: () => T | PromiseLike<T>): Promise<TryCallResult<Awaited<T>>> {
+    if (!this.tryAcquire()) return { ok: false, reason: 'full' }
+    try {
+      return { ok: true, value: await fn() }
+    } finally {
+      this.release()
+    }
+  }
+
+  /**
+   * Sets a new max for all threads. Growing wakes parked callers; shrinking takes effect for every
+   * later acquire at once, while permits already held stay held until released.
+   */
+  resize(max: number): void {
+    const next = integerOption('max', max, 1, MAX_PERMITS)
+    const i32 = this.#i32
+    let current = Atomics.load(i32, MAX)
+    for (;;) {
+      const seen = Atomics.compareExchange(i32, MAX, current, next)
+      if (seen === current) break
+      current = seen
+    }
+    Atomics.add(i32, FREE, next - current)
+    if (next > current && Atomics.load(i32, WAITING) !== 0) this.#wakeAll()
+  }
+
+  /**
+   * When `worker` exits, for whatever reason, returns the permits it held to the pool (counted in
+   * `reclaimed`), forgets its parked waiters, keeps its statistics, and frees its thread slot. Without
+   * it a worker that dies holding permits leaks them, as discord/semaphore's call/3 did.
+   */
+  watch(worker: WatchableWorker): void {
+    const owner = worker.threadId + 1
+    if (owner <= 0) return // the worker has exited already: its id is gone, so is any way to find its slot
+    worker.once('exit', () => this.#reclaim(owner))
+  }
+
+  /** A snapshot summed over all threads; exact when no watched thread is being reclaimed at that moment. */
+  stats(): SemaphoreStats {
+    const i32 = this.#i32
+    const f64 = this.#f64
+    let acquired = Number(Atomics.load(this.#big, RETIRED_ACQUIRED))
+    let rejected = Number(Atomics.load(this.#big, RETIRED_REJECTED))
+    let timedOut = Number(Atomics.load(this.#big, RETIRED_TIMED_OUT))
+    let peakInUse = Atomics.load(i32, RETIRED_PEAK)
+    const slots = i32[SLOT_COUNT]!
+    for (let i = 0; i < slots; i++) {
+      const s = slotIndex(i)
+      if (Atomics.load(i32, s + OWNER) <= 0) continue
+      const sf = s >> 1
+      acquired += f64[sf + ACQUIRED]!
+      rejected += f64[sf + REJECTED]!
+      timedOut += f64[sf + TIMED_OUT]!
+      peakInUse = Math.max(peakInUse, i32[s + PEAK]!)
+    }
+    const max = Atomics.load(i32, MAX)
+    return {
+      name: this.name,
+      max,
+      inUse: max - Atomics.load(i32, FREE),
+      waiting: Atomics.load(i32, WAITING),
+      acquired,
+      rejected,
+      timedOut,
+      peakInUse,
+      reclaimed: Atomics.load(i32, RECLAIMED),
+    }
+  }
+
+  /** The saturating decrement: grants only if `permits` are free, never drives FREE below zero. */
+  #take(permits: number): boolean {
+    const i32 = this.#i32
+    let free = Atomics.load(i32, FREE)
+    while (free >= permits) {
+      const seen = Atomics.compareExchange(i32, FREE, free, free - permits)
+      if (seen === free) {
+        const s = this.#slot
+        i32[s + HELD]! += permits
+        this.#f64[this.#slotF + ACQUIRED]! += permits
+        // Plain read: MAX only feeds the peak statistic here, an Int32 never tears, and a value a
+        // resize() ago skews one sample at most; an Atomics.load would cost the hot path more.
+        const inUse = i32[MAX]! - free + permits
+        if (inUse > i32[s + PEAK]!) i32[s + PEAK] = inUse
+        return true
+      }
+      free = seen
+    }
+    return false
+  }
+
+  #wakeAll(): void {
+    Atomics.add(this.#i32, SEQ, 1)
+    Atomics.notify(this.#i32, SEQ)
+  }
+
+  /** Grants parked callers in order while permits are free; otherwise makes sure a wake-up is armed. */
+  #pump(): void {
+    const i32 = this.#i32
+    for (;;) {
+      // Read SEQ before trying, so a release that lands between the try and the wait changes SEQ and
+      // makes waitAsync return at once ('not-equal') instead of sleeping through it.
+      const seq = Atomics.load(i32, SEQ)
+      while (this.#head !== undefined && this.#take(this.#head.permits)) this.#settle(this.#head, undefined)
+      if (this.#head === undefined || this.#armed) return
+      const result = Atomics.waitAsync(i32, SEQ, seq)
+      if (result.async) {
+        this.#armed = true
+        result.value.then(this.#onWake, noop)
+        return
+      }
+    }
+  }
+
+  readonly #onWake = (): void => {
+    this.#armed = false
+    this.#pump()
+  }
+
+  #cancel(waiter: Waiter, reason: unknown): void {
+    this.#settle(waiter, reason)
+    // The cancelled caller may have been the head asking for more permits than are free; those
+    // behind it may fit now.
+    this.#pump()
+  }
+
+  /** Unparks `waiter`: resolves it (reason undefined) or rejects it with `reason`. */
+  #settle(waiter: Waiter, reason: unknown): void {
+    if (waiter.prev) waiter.prev.next = waiter.next
+    else this.#head = waiter.next
+    if (waiter.next) waiter.next.prev = waiter.prev
+    else this.#tail = waiter.prev
+    Atomics.sub(this.#i32, WAITING, 1)
+    this.#i32[this.#slot + WAITERS]!--
+    if (waiter.timer) clearTimeout(waiter.timer)
+    if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort)
+    if (this.#head === undefined && this.#keepAlive) {
+      clearInterval(this.#keepAlive)
+      this.#keepAlive = undefined
+    }
+    if (reason === undefined) waiter.resolve()
+    else waiter.reject(reason)
+  }
+
+  /** Folds a dead thread's slot into the retired totals and returns what it held to the pool. */
+  #reclaim(owner: number): void {
+    const i32 = this.#i32
+    const f64 = this.#f64
+    const big = this.#big
+    const slots = i32[SLOT_COUNT]!
+    for (let i = 0; i < slots; i++) {
+      const s = slotIndex(i)
+      // The CAS makes the reclaim happen once even when several threads watch the same worker.
+      if (Atomics.compareExchange(i32, s + OWNER, owner, RECLAIMING) !== owner) continue
+      const sf = s >> 1
+      Atomics.add(big, RETIRED_ACQUIRED, BigInt(f64[sf + ACQUIRED]!))
+      Atomics.add(big, RETIRED_REJECTED, BigInt(f64[sf + REJECTED]!))
+      Atomics.add(big, RETIRED_TIMED_OUT, BigInt(f64[sf + TIMED_OUT]!))
+      const peak = Atomics.load(i32, s + PEAK)
+      for (let seen = Atomics.load(i32, RETIRED_PEAK); seen < peak; ) {
+        const prev = Atomics.compareExchange(i32, RETIRED_PEAK, seen, peak)
+        if (prev === seen) break
+        seen = prev
+      }
+      const held = Atomics.load(i32, s + HELD)
+      const waiters = Atomics.load(i32, s + WAITERS)
+      f64[sf + ACQUIRED] = 0
+      f64[sf + REJECTED] = 0
+      f64[sf + TIMED_OUT] = 0
+      Atomics.store(i32, s + HELD, 0)
+      Atomics.store(i32, s + PEAK, 0)
+      Atomics.store(i32, s + WAITERS, 0)
+      if (waiters !== 0) Atomics.sub(i32, WAITING, waiters)
+      if (held !== 0) {
+        Atomics.add(i32, RECLAIMED, held)
+        Atomics.add(i32, FREE, held)
+        if (Atomics.load(i32, WAITING) !== 0) this.#wakeAll()
+      }
+      Atomics.store(i32, s + OWNER, 0)
+      return
+    }
+  }
+}
