@@ -1,0 +1,293 @@
+/**
+ * Builds a ring payload (layout: ./ring-layout.ts) in place, in the idle buffer. Runs only in the
+ * thread that owns the ring.
+ *
+ * 'default' (documented in the README so that other languages can compute the same ring): node id s
+ * with weight w gets round(pointsPerWeight × w) points (at least 1); point k is
+ *   fmix32(XXH32(utf8(s), 0) XOR XXH32(le32(k), 0))
+ * and a key with h = XXH32(utf8(key), 0) goes to the point at the smallest circular distance from h
+ * (min of (p − h) mod 2^32 and (h − p) mod 2^32); on equal distance the clockwise one; equal points:
+ * the node whose id sorts first (UTF-16 code units). Nearest rather than next point halves the
+ * variance of each point's share (its cell is half of two gaps, not one gap), so 500 points per node
+ * balance as well as 1000 successor points. Point k never depends on other nodes, so removing a node
+ * moves only its keys and adding one moves only keys to it. Mixing k through XXH32 before the XOR and fmix32
+ * after it means two nodes' point sets never overlap by more than chance, which `seed + k` schemes do
+ * for some pairs of ids.
+ *
+ * 'ketama' (hashring@3): with T the total weight and n nodes, node s gets floor(w / T × 40 × n) virtual
+ * nodes; virtual node i contributes the four little-endian words of MD5(utf8(`${s}-${i}`)) as points; a
+ * key goes to the first point ≥ the first little-endian word of MD5(utf8(key)), wrapping; equal points:
+ * the node listed first wins (hashring's stable sort).
+ */
+import { md5String } from './md5.js'
+import {
+  ALGORITHM,
+  type Algorithm,
+  ID_BYTES,
+  INDEX_BITS,
+  indexBits,
+  NODES,
+  POINTS,
+  type RingLayout,
+  ringLayout,
+} from './ring-layout.js'
+import { fmix32, xxh32String, xxh32Uint32 } from './xxh32.js'
+
+export interface RingNode {
+  readonly id: string
+  readonly weight: number
+}
+
+export interface RingPlan {
+  algorithm: Algorithm
+  nodes: readonly RingNode[]
+  /** Points per node, in table order. */
+  counts: number[]
+  total: number
+  bits: number
+  ids: Buffer
+  idEnds: number[]
+  layout: RingLayout
+}
+
+const KETAMA_VNODES = 40
+
+/** Plans the payload: sizes and offsets, without allocating per point (so a too-large ring fails cheaply). */
+export function planRing(
+  algorithm: Algorithm,
+  nodes: readonly RingNode[],
+  pointsPerWeight: number,
+): RingPlan {
+  let counts: number[]
+  if (algorithm === 'default') {
+    counts = nodes.map((n) => Math.max(1, Math.round(pointsPerWeight * n.weight)))
+  } else {
+    // hashring's arithmetic, in its order of operations, so that float rounding matches too.
+    const total = nodes.reduce((sum, n) => sum + n.weight, 0)
+    counts = nodes.map((n) => Math.floor((n.weight / total) * KETAMA_VNODES * nodes.length) * 4)
+  }
+  const total = counts.reduce((a, b) => a + b, 0)
+  const ids = Buffer.from(nodes.map((n) => n.id).join(''), 'utf8')
+  const idEnds: number[] = []
+  let end = 0
+  for (const n of nodes) idEnds.push((end += Buffer.byteLength(n.id, 'utf8')))
+  const bits = indexBits(total)
+  return {
+    algorithm,
+    nodes,
+    counts,
+    total,
+    bits,
+    ids,
+    idEnds,
+    layout: ringLayout(nodes.length, total, bits, ids.length),
+  }
+}
+
+// Writer-thread scratch, grown on demand: points in generation order, then after the first sort pass.
+let rawPoints = new Uint32Array(0)
+let rawOwners = new Uint16Array(0)
+let midPoints = new Uint32Array(0)
+let midOwners = new Uint16Array(0)
+const topCount = new Uint32Array(257)
+const topCursor = new Uint32Array(256)
+let subCount = new Uint32Array(0)
+/** XXH32(le32(k), 0) for k < length: the same for every node, so computed once. */
+let pointMix = new Uint32Array(0)
+
+function generateDefault(plan: RingPlan): void {
+  const { nodes, counts } = plan
+  const maxCount = Math.max(0, ...counts)
+  if (pointMix.length < maxCount) {
+    pointMix = new Uint32Array(maxCount)
+    for (let k = 0; k < maxCount; k++) pointMix[k] = xxh32Uint32(k)
+  }
+  const order = nodes.map((_, i) => i).sort((a, b) => (nodes[a]!.id < nodes[b]!.id ? -1 : 1))
+  let at = 0
+  for (const i of order)
+    at = generateNode(rawPoints, rawOwners, pointMix, xxh32String(nodes[i]!.id), i, counts[i]!, at)
+}
+
+// Module-level `let`s are read through the context with a hole check on every access: hot loops get locals.
+function generateNode(
+  out: Uint32Array,
+  outOwners: Uint16Array,
+  mix: Uint32Array,
+  seed: number,
+  owner: number,
+  count: number,
+  at: number,
+): number {
+  for (let k = 0; k < count; k++) {
+    out[at] = fmix32(seed ^ mix[k]!)
+    outOwners[at++] = owner
+  }
+  return at
+}
+
+function generateKetama(plan: RingPlan): void {
+  const { nodes, counts } = plan
+  let at = 0
+  for (let i = 0; i < nodes.length; i++) {
+    const vnodes = counts[i]! / 4
+    for (let v = 0; v < vnodes; v++) {
+      const d = md5String(`${nodes[i]!.id}-${v}`)
+      for (let j = 0; j < 4; j++) {
+        rawPoints[at] = d[j]! >>> 0
+        rawOwners[at++] = i
+      }
+    }
+  }
+}
+
+/**
+ * Stable sort of the raw points into `points`/`owners`, filling the lookup index on the way. Points are
+ * uniform, so a most-significant-digit counting sort does it in linear time: first by the top 8 bits
+ * into 256 sequential streams, then each of those (a few thousand points, cache-resident) by the rest
+ * of the index bits, whose prefix sums are the index; then an insertion sort inside each index bucket
+ * (2–4 points), done per top bucket while it is in cache. Every pass touches memory sequentially or
+ * within the cache.
+ */
+function sortPoints(
+  total: number,
+  bits: number,
+  points: Uint32Array,
+  owners: Uint16Array,
+  index: Uint32Array,
+): void {
+  const topBits = Math.min(bits, 8)
+  const tops = 2 ** topBits
+  const subs = 2 ** (bits - topBits)
+  if (subCount.length < subs + 1) subCount = new Uint32Array(subs + 1)
+  // One small function per pass: V8 optimizes each hot loop on its own instead of deoptimizing a
+  // big on-stack-replaced function every time control leaves one loop for the next.
+  countTop(rawPoints, total, 32 - topBits, topCount, tops)
+  scatterTop(rawPoints, rawOwners, midPoints, midOwners, total, 32 - topBits, topCount, topCursor, tops)
+  for (let t = 0; t < tops; t++) {
+    sortTop(
+      midPoints,
+      midOwners,
+      topCount[t]!,
+      topCount[t + 1]!,
+      points,
+      owners,
+      index,
+      t * subs,
+      32 - bits,
+      subs,
+      subCount,
+    )
+  }
+  index[tops * subs] = total
+}
+
+function countTop(raw: Uint32Array, total: number, shift: number, count: Uint32Array, tops: number): void {
+  count.fill(0)
+  for (let i = 0; i < total; i++) count[(raw[i]! >>> shift) + 1]!++
+  for (let t = 0; t < tops; t++) count[t + 1]! += count[t]!
+}
+
+function scatterTop(
+  raw: Uint32Array,
+  rawO: Uint16Array,
+  mid: Uint32Array,
+  midO: Uint16Array,
+  total: number,
+  shift: number,
+  start: Uint32Array,
+  cursor: Uint32Array,
+  tops: number,
+): void {
+  for (let t = 0; t < tops; t++) cursor[t] = start[t]!
+  for (let i = 0; i < total; i++) {
+    const point = raw[i]!
+    const at = cursor[point >>> shift]!++
+    mid[at] = point
+    midO[at] = rawO[i]!
+  }
+}
+
+/** Distributes mid[start, end) (one top bucket) over its index buckets, writing their starts into the index. */
+function sortTop(
+  mid: Uint32Array,
+  midO: Uint16Array,
+  start: number,
+  end: number,
+  points: Uint32Array,
+  owners: Uint16Array,
+  index: Uint32Array,
+  first: number,
+  shift: number,
+  subs: number,
+  cursor: Uint32Array,
+): void {
+  const mask = subs - 1
+  cursor.fill(0, 0, subs + 1)
+  for (let i = start; i < end; i++) cursor[((mid[i]! >>> shift) & mask) + 1]!++
+  cursor[0] = start
+  for (let u = 0; u < subs; u++) {
+    cursor[u + 1]! += cursor[u]!
+    index[first + u] = cursor[u]!
+  }
+  for (let i = start; i < end; i++) {
+    const point = mid[i]!
+    const at = cursor[(point >>> shift) & mask]!++
+    points[at] = point
+    owners[at] = midO[i]!
+  }
+  // The range is now ordered by index bucket, so one pass of insertion sort over all of it (while it is
+  // in cache) only moves points within their bucket of 2–4.
+  insertionSort(points, owners, start, end)
+}
+
+/** Stable: equal points keep their generation order, which is the documented tie order. */
+function insertionSort(points: Uint32Array, owners: Uint16Array, start: number, end: number): void {
+  for (let i = start + 1; i < end; i++) {
+    const point = points[i]!
+    if (points[i - 1]! <= point) continue
+    const owner = owners[i]!
+    let k = i - 1
+    for (; k >= start && points[k]! > point; k--) {
+      points[k + 1] = points[k]!
+      owners[k + 1] = owners[k]!
+    }
+    points[k + 1] = point
+    owners[k + 1] = owner
+  }
+}
+
+/** Writes the payload of `plan` at `offset` of `bytes` (a view of the whole SharedArrayBuffer). */
+export function writeRing(plan: RingPlan, bytes: Uint8Array, offset: number): void {
+  const { total, bits, layout, nodes } = plan
+  if (rawPoints.length < total) {
+    rawPoints = new Uint32Array(total)
+    rawOwners = new Uint16Array(total)
+    midPoints = new Uint32Array(total)
+    midOwners = new Uint16Array(total)
+  }
+  if (plan.algorithm === 'default') generateDefault(plan)
+  else generateKetama(plan)
+
+  const buffer = bytes.buffer
+  const base = bytes.byteOffset + offset
+  const header = new Uint32Array(buffer, base, 8)
+  header[ALGORITHM] = plan.algorithm === 'default' ? 0 : 1
+  header[NODES] = nodes.length
+  header[POINTS] = total
+  header[INDEX_BITS] = bits
+  header[ID_BYTES] = plan.ids.length
+  sortPoints(
+    total,
+    bits,
+    new Uint32Array(buffer, base + layout.points, total),
+    new Uint16Array(buffer, base + layout.owners, total),
+    new Uint32Array(buffer, base + layout.index, 2 ** bits + 1),
+  )
+  const weights = new Float64Array(buffer, base + layout.weights, nodes.length)
+  const idEnds = new Uint32Array(buffer, base + layout.idEnds, nodes.length)
+  for (let i = 0; i < nodes.length; i++) {
+    weights[i] = nodes[i]!.weight
+    idEnds[i] = plan.idEnds[i]!
+  }
+  bytes.set(plan.ids, base + layout.ids - bytes.byteOffset)
+}
