@@ -1,0 +1,14 @@
+export { BeamlineError, InvalidOptionError, ListenError } from './errors.js'
+export { forEachSample, type MetricDef, type SampleSink, SNAPSHOT_METRICS } from './metrics.js'
+export { type OtelInstruments, type OtelInstrumentsOptions, otelInstruments } from './otel-instruments.js'
+export {
+  createPromMetric,
+  type PromCollector,
+  type PromCollectorOptions,
+  type PromValue,
+  promCollector,
+} from './prom-collector.js'
+export type { RuntimeSnapshot } from './runtime.js'
+export { type Exporter, type ExporterOptions, type ListenOptions, startExporter } from './server.js'
+export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA, type Snapshot } from './snapshot.js'
+export type * from './sources.js'

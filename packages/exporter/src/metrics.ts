@@ -1,0 +1,481 @@
+import type { Snapshot } from './snapshot.js'
+
+/**
+ * One metric of the catalogue. `name` is the Prometheus name (base units, counters end in `_total`);
+ * `otel` is the OpenTelemetry instrument name and UCUM unit the same value is reported under, so an
+ * OTel Collector's Prometheus exporter, which appends the unit and `_total`, lands on `name` again.
+ */
+export interface MetricDef {
+  readonly name: string
+  readonly type: 'counter' | 'gauge'
+  readonly help: string
+  /** Labels beyond `service` and `instance`, in the order `forEachSample` passes their values. */
+  readonly labels: readonly string[]
+  /** Base unit of the value (`seconds`, `bytes`, `messages`, `ratio`, …); '' for plain counts and levels. */
+  readonly unit: string
+  readonly otel: { readonly name: string; readonly unit: string }
+}
+
+function metric(
+  name: string,
+  type: MetricDef['type'],
+  labels: readonly string[],
+  unit: string,
+  otel: readonly [string, string],
+  help: string,
+): MetricDef {
+  return { name, type, help, labels, unit, otel: { name: otel[0], unit: otel[1] } }
+}
+
+const g = 'gauge'
+const c = 'counter'
+
+/** Metrics read straight off one snapshot: what `promCollector` and `otelInstruments` register in the service. */
+export const SNAPSHOT_METRICS = {
+  mailboxQueued: metric(
+    'beamline_mailbox_queued_messages',
+    g,
+    ['group'],
+    'messages',
+    ['beamline.mailbox.queued_messages', '{message}'],
+    'Messages waiting in the mailboxes of the group.',
+  ),
+  mailboxNonEmpty: metric(
+    'beamline_mailbox_nonempty',
+    g,
+    ['group'],
+    '',
+    ['beamline.mailbox.nonempty', '{mailbox}'],
+    'Mailboxes of the group holding at least one message.',
+  ),
+  mailboxLongest: metric(
+    'beamline_mailbox_longest',
+    g,
+    ['group'],
+    'messages',
+    ['beamline.mailbox.longest', '{message}'],
+    'Length of the longest mailbox of the group.',
+  ),
+  mailboxes: metric(
+    'beamline_mailbox_mailboxes',
+    g,
+    ['group'],
+    '',
+    ['beamline.mailbox.mailboxes', '{mailbox}'],
+    'Mailboxes in the group.',
+  ),
+  mailboxEnqueued: metric(
+    'beamline_mailbox_enqueued_total',
+    c,
+    ['group'],
+    'messages',
+    ['beamline.mailbox.enqueued', '{message}'],
+    'Messages accepted into mailboxes of the group.',
+  ),
+  mailboxDequeued: metric(
+    'beamline_mailbox_dequeued_total',
+    c,
+    ['group'],
+    'messages',
+    ['beamline.mailbox.dequeued', '{message}'],
+    'Messages taken out of mailboxes of the group.',
+  ),
+  mailboxRejected: metric(
+    'beamline_mailbox_rejected_total',
+    c,
+    ['group'],
+    'messages',
+    ['beamline.mailbox.rejected', '{message}'],
+    'Messages refused at enqueue because the mailbox was full (reject policy).',
+  ),
+  mailboxDropped: metric(
+    'beamline_mailbox_dropped_total',
+    c,
+    ['group', 'reason'],
+    'messages',
+    ['beamline.mailbox.dropped', '{message}'],
+    'Messages dropped after being accepted, by reason (overflow: evicted from a full mailbox; expired: waited past their deadline).',
+  ),
+  semaphoreInUse: metric(
+    'beamline_semaphore_in_use',
+    g,
+    ['semaphore'],
+    '',
+    ['beamline.semaphore.in_use', '{permit}'],
+    'Permits held now.',
+  ),
+  semaphoreMax: metric(
+    'beamline_semaphore_max',
+    g,
+    ['semaphore'],
+    '',
+    ['beamline.semaphore.max', '{permit}'],
+    'Permits the semaphore has.',
+  ),
+  semaphoreWaiting: metric(
+    'beamline_semaphore_waiting',
+    g,
+    ['semaphore'],
+    '',
+    ['beamline.semaphore.waiting', '{waiter}'],
+    'Callers queued for a permit.',
+  ),
+  semaphoreAcquired: metric(
+    'beamline_semaphore_acquired_total',
+    c,
+    ['semaphore'],
+    '',
+    ['beamline.semaphore.acquired', '{acquisition}'],
+    'Permits granted.',
+  ),
+  semaphoreRejected: metric(
+    'beamline_semaphore_rejected_total',
+    c,
+    ['semaphore'],
+    '',
+    ['beamline.semaphore.rejected', '{acquisition}'],
+    'Acquisitions refused because the semaphore was full.',
+  ),
+  semaphoreTimedOut: metric(
+    'beamline_semaphore_timed_out_total',
+    c,
+    ['semaphore'],
+    '',
+    ['beamline.semaphore.timed_out', '{acquisition}'],
+    'Queued acquisitions that gave up after their timeout.',
+  ),
+  semaphoreReclaimed: metric(
+    'beamline_semaphore_reclaimed_total',
+    c,
+    ['semaphore'],
+    '',
+    ['beamline.semaphore.reclaimed', '{permit}'],
+    'Permits returned on behalf of threads that died holding them.',
+  ),
+  pressureLevel: metric(
+    'beamline_pressure_level',
+    g,
+    [],
+    '',
+    ['beamline.pressure.level', '1'],
+    'Pressure level: 0 ok, 1 throttle, 2 shed.',
+  ),
+  pressureScore: metric(
+    'beamline_pressure_score',
+    g,
+    [],
+    '',
+    ['beamline.pressure.score', '1'],
+    'Pressure score: the highest signal value relative to its thresholds.',
+  ),
+  pressureSignal: metric(
+    'beamline_pressure_signal',
+    g,
+    ['signal'],
+    '',
+    ['beamline.pressure.signal', '1'],
+    'Current value of each pressure signal, in the unit of that signal.',
+  ),
+  shed: metric(
+    'beamline_shed_total',
+    c,
+    ['reason', 'route'],
+    '',
+    ['beamline.shed', '{request}'],
+    'Requests shed under pressure, by reason and route.',
+  ),
+  ringNodes: metric(
+    'beamline_ring_nodes',
+    g,
+    ['ring'],
+    '',
+    ['beamline.ring.nodes', '{node}'],
+    'Nodes in the hash ring.',
+  ),
+  ringVersion: metric(
+    'beamline_ring_version',
+    g,
+    ['ring'],
+    '',
+    ['beamline.ring.version', '1'],
+    'Generation of the hash ring; changes on every membership change.',
+  ),
+  undiciRequests: metric(
+    'beamline_undici_requests_total',
+    c,
+    ['origin', 'outcome'],
+    '',
+    ['beamline.undici.requests', '{request}'],
+    'Outbound requests through a bulkhead by outcome (admitted, rejected, timed_out, aborted).',
+  ),
+  undiciQueuedTotal: metric(
+    'beamline_undici_queued_total',
+    c,
+    ['origin'],
+    '',
+    ['beamline.undici.queued_requests', '{request}'],
+    'Outbound requests that had to wait in the bulkhead queue.',
+  ),
+  undiciActive: metric(
+    'beamline_undici_active',
+    g,
+    ['origin'],
+    '',
+    ['beamline.undici.active', '{request}'],
+    'Outbound requests in flight through the bulkhead.',
+  ),
+  undiciQueued: metric(
+    'beamline_undici_queued',
+    g,
+    ['origin'],
+    '',
+    ['beamline.undici.queued', '{request}'],
+    'Outbound requests waiting in the bulkhead queue.',
+  ),
+  undiciThrottleProbability: metric(
+    'beamline_undici_throttle_probability',
+    g,
+    ['origin'],
+    'ratio',
+    ['beamline.undici.throttle.probability', '1'],
+    'Probability that the client-side throttle rejects the next request (Google SRE adaptive throttling).',
+  ),
+  undiciThrottleRequests: metric(
+    'beamline_undici_throttle_requests_total',
+    c,
+    ['origin'],
+    '',
+    ['beamline.undici.throttle.requests', '{request}'],
+    'Requests the throttle saw.',
+  ),
+  undiciThrottleAccepts: metric(
+    'beamline_undici_throttle_accepts_total',
+    c,
+    ['origin'],
+    '',
+    ['beamline.undici.throttle.accepts', '{request}'],
+    'Requests the backend accepted.',
+  ),
+  undiciThrottled: metric(
+    'beamline_undici_throttled_total',
+    c,
+    ['origin'],
+    '',
+    ['beamline.undici.throttle.throttled', '{request}'],
+    'Requests rejected locally by the throttle.',
+  ),
+  eventLoopDelayMin: metric(
+    'beamline_nodejs_eventloop_delay_min_seconds',
+    g,
+    [],
+    'seconds',
+    ['nodejs.eventloop.delay.min', 's'],
+    'Event loop delay, minimum over the last window.',
+  ),
+  eventLoopDelayMax: metric(
+    'beamline_nodejs_eventloop_delay_max_seconds',
+    g,
+    [],
+    'seconds',
+    ['nodejs.eventloop.delay.max', 's'],
+    'Event loop delay, maximum over the last window.',
+  ),
+  eventLoopDelayMean: metric(
+    'beamline_nodejs_eventloop_delay_mean_seconds',
+    g,
+    [],
+    'seconds',
+    ['nodejs.eventloop.delay.mean', 's'],
+    'Event loop delay, mean over the last window.',
+  ),
+  eventLoopDelayStddev: metric(
+    'beamline_nodejs_eventloop_delay_stddev_seconds',
+    g,
+    [],
+    'seconds',
+    ['nodejs.eventloop.delay.stddev', 's'],
+    'Event loop delay, standard deviation over the last window.',
+  ),
+  eventLoopDelayP50: metric(
+    'beamline_nodejs_eventloop_delay_p50_seconds',
+    g,
+    [],
+    'seconds',
+    ['nodejs.eventloop.delay.p50', 's'],
+    'Event loop delay, 50th percentile over the last window.',
+  ),
+  eventLoopDelayP90: metric(
+    'beamline_nodejs_eventloop_delay_p90_seconds',
+    g,
+    [],
+    'seconds',
+    ['nodejs.eventloop.delay.p90', 's'],
+    'Event loop delay, 90th percentile over the last window.',
+  ),
+  eventLoopDelayP99: metric(
+    'beamline_nodejs_eventloop_delay_p99_seconds',
+    g,
+    [],
+    'seconds',
+    ['nodejs.eventloop.delay.p99', 's'],
+    'Event loop delay, 99th percentile over the last window.',
+  ),
+  eventLoopUtilization: metric(
+    'beamline_nodejs_eventloop_utilization',
+    g,
+    [],
+    'ratio',
+    ['nodejs.eventloop.utilization', '1'],
+    'Fraction of the last window the event loop was busy.',
+  ),
+  gcDuration: metric(
+    'beamline_v8js_gc_duration_seconds_total',
+    c,
+    ['gc_type'],
+    'seconds',
+    ['beamline.v8js.gc.duration', 's'],
+    'Time spent in garbage collection, by v8js.gc.type.',
+  ),
+  gcCollections: metric(
+    'beamline_v8js_gc_collections_total',
+    c,
+    ['gc_type'],
+    '',
+    ['beamline.v8js.gc.collections', '{collection}'],
+    'Garbage collections, by v8js.gc.type.',
+  ),
+  heapUsed: metric(
+    'beamline_v8js_memory_heap_used_bytes',
+    g,
+    ['heap_space'],
+    'bytes',
+    ['v8js.memory.heap.used', 'By'],
+    'V8 heap memory used, by heap space.',
+  ),
+  heapLimit: metric(
+    'beamline_v8js_memory_heap_limit_bytes',
+    g,
+    ['heap_space'],
+    'bytes',
+    ['v8js.memory.heap.limit', 'By'],
+    'V8 heap memory reserved, by heap space.',
+  ),
+  heapAvailable: metric(
+    'beamline_v8js_heap_space_available_size_bytes',
+    g,
+    ['heap_space'],
+    'bytes',
+    ['v8js.heap.space.available_size', 'By'],
+    'V8 heap space still available, by heap space.',
+  ),
+  heapPhysical: metric(
+    'beamline_v8js_heap_space_physical_size_bytes',
+    g,
+    ['heap_space'],
+    'bytes',
+    ['v8js.heap.space.physical_size', 'By'],
+    'V8 heap space committed in physical memory, by heap space.',
+  ),
+  rss: metric(
+    'beamline_process_memory_usage_bytes',
+    g,
+    [],
+    'bytes',
+    ['process.memory.usage', 'By'],
+    'Resident set size of the process.',
+  ),
+  startTime: metric(
+    'beamline_process_start_time_seconds',
+    g,
+    [],
+    'seconds',
+    ['beamline.process.start_time', 's'],
+    'When the process started, seconds since the Unix epoch.',
+  ),
+} as const satisfies Record<string, MetricDef>
+
+/** Receives one sample: `labels` are the values of `def.labels`, in order. */
+export type SampleSink = (def: MetricDef, labels: readonly string[], value: number) => void
+
+const M = SNAPSHOT_METRICS
+
+/**
+ * Walks a snapshot and passes every sample of `SNAPSHOT_METRICS` to `emit`: the one translation from
+ * snapshot to metrics, used by the in-process collectors and by the sidecar alike. Per-mailbox names
+ * never become labels (cardinality); the top-N list stays in the JSON.
+ */
+export function forEachSample(s: Snapshot, emit: SampleSink): void {
+  const mb = s.mailboxes
+  if (mb) {
+    for (const [group, v] of Object.entries(mb.groups)) {
+      const l = [group]
+      emit(M.mailboxQueued, l, v.queued)
+      emit(M.mailboxNonEmpty, l, v.nonEmpty)
+      emit(M.mailboxLongest, l, v.longest)
+      emit(M.mailboxes, l, v.mailboxes)
+      emit(M.mailboxEnqueued, l, v.enqueued)
+      emit(M.mailboxDequeued, l, v.dequeued)
+      emit(M.mailboxRejected, l, v.rejected)
+      emit(M.mailboxDropped, [group, 'overflow'], v.dropped.overflow)
+      emit(M.mailboxDropped, [group, 'expired'], v.dropped.expired)
+    }
+  }
+  for (const sem of s.semaphores) {
+    const l = [sem.name]
+    emit(M.semaphoreInUse, l, sem.inUse)
+    emit(M.semaphoreMax, l, sem.max)
+    emit(M.semaphoreWaiting, l, sem.waiting)
+    emit(M.semaphoreAcquired, l, sem.acquired)
+    emit(M.semaphoreRejected, l, sem.rejected)
+    emit(M.semaphoreTimedOut, l, sem.timedOut)
+    emit(M.semaphoreReclaimed, l, sem.reclaimed)
+  }
+  const p = s.pressure
+  if (p) {
+    emit(M.pressureLevel, [], p.level)
+    emit(M.pressureScore, [], p.score)
+    for (const [signal, value] of Object.entries(p.signals)) emit(M.pressureSignal, [signal], value)
+    for (const shed of p.shed) emit(M.shed, [shed.reason, shed.route], shed.count)
+  }
+  for (const [ring, r] of Object.entries(s.rings)) {
+    emit(M.ringNodes, [ring], r.nodes)
+    emit(M.ringVersion, [ring], r.version)
+  }
+  for (const b of s.undici.bulkheads) {
+    emit(M.undiciRequests, [b.key, 'admitted'], b.admitted)
+    emit(M.undiciRequests, [b.key, 'rejected'], b.rejected)
+    emit(M.undiciRequests, [b.key, 'timed_out'], b.timedOut)
+    emit(M.undiciRequests, [b.key, 'aborted'], b.aborted)
+    emit(M.undiciQueuedTotal, [b.key], b.queuedTotal)
+    emit(M.undiciActive, [b.key], b.active)
+    emit(M.undiciQueued, [b.key], b.queued)
+  }
+  for (const t of s.undici.throttles) {
+    emit(M.undiciThrottleProbability, [t.key], t.probability)
+    emit(M.undiciThrottleRequests, [t.key], t.requests)
+    emit(M.undiciThrottleAccepts, [t.key], t.accepts)
+    emit(M.undiciThrottled, [t.key], t.throttled)
+  }
+  const rt = s.runtime
+  const d = rt.eventLoopDelay
+  emit(M.eventLoopDelayMin, [], d.min)
+  emit(M.eventLoopDelayMax, [], d.max)
+  emit(M.eventLoopDelayMean, [], d.mean)
+  emit(M.eventLoopDelayStddev, [], d.stddev)
+  emit(M.eventLoopDelayP50, [], d.p50)
+  emit(M.eventLoopDelayP90, [], d.p90)
+  emit(M.eventLoopDelayP99, [], d.p99)
+  emit(M.eventLoopUtilization, [], rt.eventLoopUtilization)
+  for (const [type, gc] of Object.entries(rt.gc)) {
+    emit(M.gcDuration, [type], gc.seconds)
+    emit(M.gcCollections, [type], gc.count)
+  }
+  for (const [space, h] of Object.entries(rt.heapSpaces)) {
+    emit(M.heapUsed, [space], h.used)
+    emit(M.heapLimit, [space], h.limit)
+    emit(M.heapAvailable, [space], h.available)
+    emit(M.heapPhysical, [space], h.physical)
+  }
+  emit(M.rss, [], rt.rssBytes)
+  emit(M.startTime, [], s.startTime / 1000)
+}

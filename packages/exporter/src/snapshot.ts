@@ -1,0 +1,186 @@
+import { hostname } from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { warnOnce } from '@beamline/core'
+import type { RuntimeSampler, RuntimeSnapshot } from './runtime.js'
+import type {
+  BulkheadStats,
+  DropCounts,
+  MailboxGroupStats,
+  MailboxTopEntry,
+  PressureReason,
+  SemaphoreStats,
+  ShedCount,
+  Sources,
+  ThrottleStats,
+} from './sources.js'
+
+/** `schema` of every snapshot this version writes; a reader refuses other major versions. */
+export const SNAPSHOT_SCHEMA = 'beamline.snapshot/v1'
+/** Path the exporter serves the snapshot on. */
+export const SNAPSHOT_PATH = '/beamline/v1/snapshot'
+
+/**
+ * The document `GET /beamline/v1/snapshot` returns (docs/snapshot-schema.md). Counters are cumulative
+ * since the process started (`startTime` tells a restart apart); gauges are values at `time`.
+ */
+export interface Snapshot {
+  readonly schema: typeof SNAPSHOT_SCHEMA
+  readonly service: string
+  /** Identifies the process among the service's replicas; `hostname:pid` unless configured. */
+  readonly instance: string
+  readonly pid: number
+  /** When the process started, milliseconds since the epoch. */
+  readonly startTime: number
+  /** When the snapshot was taken, milliseconds since the epoch. */
+  readonly time: number
+  readonly mailboxes: {
+    readonly totals: MailboxGroupStats
+    readonly groups: Readonly<Record<string, MailboxGroupStats>>
+    readonly longest: { readonly name: string; readonly group: string; readonly length: number } | null
+    readonly top: readonly MailboxTopEntry[]
+    readonly overflowNames: number
+  } | null
+  readonly semaphores: readonly SemaphoreStats[]
+  readonly pressure: {
+    readonly level: number
+    readonly score: number
+    readonly reasons: readonly PressureReason[]
+    readonly signals: Readonly<Record<string, number>>
+    readonly shed: readonly ShedCount[]
+  } | null
+  readonly rings: Readonly<
+    Record<string, { readonly version: number; readonly nodes: number; readonly weight: number }>
+  >
+  readonly undici: {
+    readonly bulkheads: readonly BulkheadStats[]
+    readonly throttles: readonly ThrottleStats[]
+  }
+  readonly runtime: RuntimeSnapshot
+}
+
+export interface SnapshotIdentity {
+  readonly service: string
+  readonly instance?: string | undefined
+}
+
+const START_TIME = Math.round(performance.timeOrigin)
+
+export function defaultInstance(): string {
+  return `${hostname()}:${process.pid}`
+}
+
+/** Calls `read`; on failure warns once and returns `fallback`, so one broken source never hides the others. */
+function guarded<T>(what: string, read: () => T, fallback: T): T {
+  try {
+    return read()
+  } catch (err) {
+    warnOnce(
+      `exporter:${what}`,
+      `beamline exporter: reading ${what} failed; it is left out of snapshots`,
+      err,
+    )
+    return fallback
+  }
+}
+
+function drops(d: DropCounts | undefined): DropCounts {
+  return { overflow: d?.overflow ?? 0, expired: d?.expired ?? 0 }
+}
+
+function readMailboxes(sources: Sources, topN: number): Snapshot['mailboxes'] {
+  const registry = sources.registry
+  if (!registry) return null
+  return guarded(
+    'mailbox registry',
+    () => {
+      const s = registry.stats()
+      const groups: Record<string, MailboxGroupStats> = {}
+      for (const [name, g] of Object.entries(s.byGroup)) groups[name] = { ...g, dropped: drops(g.dropped) }
+      return {
+        totals: {
+          queued: s.totalQueued,
+          nonEmpty: s.nonEmpty,
+          longest: s.longest?.length ?? 0,
+          mailboxes: s.mailboxes,
+          enqueued: s.enqueued,
+          dequeued: s.dequeued,
+          rejected: s.rejected,
+          dropped: drops(s.dropped),
+        },
+        groups,
+        longest: s.longest,
+        top: topN > 0 ? registry.top(topN) : [],
+        overflowNames: typeof s.overflowNames === 'number' ? s.overflowNames : 0,
+      }
+    },
+    null,
+  )
+}
+
+function readPressure(sources: Sources): Snapshot['pressure'] {
+  const p = sources.pressure
+  if (!p) return null
+  return guarded(
+    'pressure',
+    () => ({
+      level: p.level,
+      score: p.score,
+      reasons: [...p.reasons],
+      signals: { ...p.signals() },
+      shed: p.shedStats(),
+    }),
+    null,
+  )
+}
+
+function readRings(sources: Sources): Snapshot['rings'] {
+  const rings: Record<string, Snapshot['rings'][string]> = {}
+  for (const [name, ring] of Object.entries(sources.rings ?? {})) {
+    guarded(
+      `ring ${name}`,
+      () => {
+        const nodes = ring.nodes
+        let weight = 0
+        for (const n of nodes) weight += n.weight
+        rings[name] = { version: ring.version, nodes: nodes.length, weight }
+      },
+      undefined,
+    )
+  }
+  return rings
+}
+
+/**
+ * Builds one snapshot. Reads counters only (shared memory for mailboxes and semaphores): no I/O, no
+ * per-mailbox allocation beyond the top-N list. A source that throws is left out and warned about once.
+ */
+export function buildSnapshot(
+  identity: SnapshotIdentity,
+  sources: Sources,
+  runtime: RuntimeSampler,
+  topN: number,
+): Snapshot {
+  return {
+    schema: SNAPSHOT_SCHEMA,
+    service: identity.service,
+    instance: identity.instance ?? defaultInstance(),
+    pid: process.pid,
+    startTime: START_TIME,
+    time: Date.now(),
+    mailboxes: readMailboxes(sources, topN),
+    semaphores: (sources.semaphores ?? []).flatMap((s, i) =>
+      guarded(`semaphore ${i}`, () => [s.stats()], []),
+    ),
+    pressure: readPressure(sources),
+    rings: readRings(sources),
+    undici: {
+      bulkheads: (sources.undici?.bulkheads ?? []).flatMap((b, i) =>
+        guarded(`undici bulkhead ${i}`, () => b.stats(), []),
+      ),
+      throttles: (sources.undici?.throttles ?? []).flatMap((t, i) =>
+        guarded(`undici throttle ${i}`, () => t.stats(), []),
+      ),
+    },
+    runtime: runtime.read(),
+  }
+}

@@ -1,0 +1,95 @@
+/** promCollector and otelInstruments report the same snapshot metrics in the service's own pipeline. */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Semaphore } from '@beamline/semaphore'
+import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics'
+import { Registry } from 'prom-client'
+import { otelInstruments, promCollector, SNAPSHOT_METRICS } from '../src/index.js'
+
+class TestReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE })
+  }
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+const pressure = {
+  level: 1,
+  score: 1.5,
+  reasons: [{ signal: 'eventLoopDelay', value: 0.12, throttle: 0.1, shed: 0.2, level: 1 }],
+  signals: () => ({ eventLoopDelay: 0.12, queue: 40 }),
+  shedStats: () => [{ route: 'POST /msg', reason: 'queue', count: 7 }],
+}
+
+describe('promCollector', () => {
+  it('adds the snapshot metrics to an existing registry, in both exposition formats', async () => {
+    const registry = new Registry()
+    const sem = new Semaphore({ name: 'db', max: 5 })
+    sem.tryAcquire()
+    sem.tryAcquire()
+    const collector = promCollector(registry, { semaphores: [sem], pressure })
+    const text = await registry.metrics()
+    assert.match(text, /^beamline_semaphore_in_use\{semaphore="db"\} 2$/m)
+    assert.match(text, /^beamline_semaphore_acquired_total\{semaphore="db"\} 2$/m)
+    assert.match(text, /^beamline_pressure_level 1$/m)
+    assert.match(text, /^beamline_pressure_signal\{signal="queue"\} 40$/m)
+    assert.match(text, /^beamline_shed_total\{reason="queue",route="POST \/msg"\} 7$/m)
+    assert.match(text, /^beamline_nodejs_eventloop_delay_p99_seconds \d/m)
+    sem.release()
+    await new Promise((r) => setImmediate(r))
+    assert.match(await registry.metrics(), /^beamline_semaphore_in_use\{semaphore="db"\} 1$/m)
+
+    const open = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>()
+    open.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
+    const c2 = promCollector(open, { semaphores: [sem] }, { runtime: false })
+    const om = await open.metrics()
+    assert.match(om, /^# TYPE beamline_semaphore_acquired counter$/m)
+    assert.match(om, /^beamline_semaphore_acquired_total\{semaphore="db"\} 2$/m)
+    assert.doesNotMatch(om, /eventloop/)
+    c2.close()
+    collector.close()
+    assert.equal(registry.getSingleMetric(SNAPSHOT_METRICS.semaphoreInUse.name), undefined)
+  })
+
+  it('never throws into the scrape when a source fails', async () => {
+    const registry = new Registry()
+    promCollector(
+      registry,
+      {
+        semaphores: [
+          {
+            stats: () => {
+              throw new Error('broken semaphore')
+            },
+          },
+        ],
+      },
+      { runtime: false },
+    )
+    assert.doesNotMatch(await registry.metrics(), /semaphore="/)
+  })
+})
+
+describe('otelInstruments', () => {
+  it('registers observable instruments read once per collection', async () => {
+    const reader = new TestReader()
+    const provider = new MeterProvider({ readers: [reader] })
+    const sem = new Semaphore({ name: 'db', max: 2 })
+    sem.tryAcquire()
+    const instruments = otelInstruments(provider.getMeter('test'), { semaphores: [sem], pressure })
+    const { resourceMetrics } = await reader.collect()
+    const byName = new Map(
+      resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).map((m) => [m.descriptor.name, m]),
+    )
+    const inUse = byName.get('beamline.semaphore.in_use')!
+    assert.equal(inUse.dataPoints[0]!.value, 1)
+    assert.deepEqual(inUse.dataPoints[0]!.attributes, { semaphore: 'db' })
+    assert.equal(byName.get('beamline.semaphore.acquired')!.dataPoints[0]!.value, 1)
+    assert.equal(byName.get('beamline.shed')!.dataPoints[0]!.value, 7)
+    assert.ok(byName.has('nodejs.eventloop.delay.p99'))
+    assert.equal(byName.get('v8js.memory.heap.used')!.descriptor.unit, 'By')
+    instruments.close()
+    await provider.shutdown()
+  })
+})

@@ -1,0 +1,61 @@
+import { createPromMetric } from '@beamline/exporter'
+import { Registry } from 'prom-client'
+import { METRICS, servedLabels } from './metric-names.js'
+import { servedSamples } from './samples.js'
+import type { Store } from './store.js'
+
+export interface Exposition {
+  /** Formats every metric; `openMetrics` picks the OpenMetrics 1.0 text format. */
+  render(openMetrics: boolean): Promise<{ contentType: string; body: string }>
+}
+
+function registryFor(store: Store, contentType: string): Registry {
+  const registry = new Registry()
+  registry.setContentType(contentType as typeof Registry.PROMETHEUS_CONTENT_TYPE)
+  for (const def of METRICS) {
+    const names = servedLabels(def)
+    registry.registerMetric(
+      createPromMetric(def, function* () {
+        for (const s of servedSamples(store, def)) {
+          const labels: Record<string, string> = {}
+          for (let i = 0; i < names.length; i++) labels[names[i]!] = s.labels[i]!
+          yield { labels, value: s.value }
+        }
+      }),
+    )
+  }
+  return registry
+}
+
+/**
+ * /metrics through prom-client, which does the format and the escaping of label values. Two registries
+ * over the same store, one per format, because prom-client renames counters in place for OpenMetrics.
+ */
+export function createExposition(store: Store): Exposition {
+  const text = registryFor(store, Registry.PROMETHEUS_CONTENT_TYPE)
+  const open = registryFor(store, Registry.OPENMETRICS_CONTENT_TYPE)
+  return {
+    async render(openMetrics) {
+      const registry = openMetrics ? open : text
+      const body = await registry.metrics()
+      store.resetPeaks()
+      return { contentType: registry.contentType, body }
+    },
+  }
+}
+
+/**
+ * Whether an Accept header prefers OpenMetrics, as Prometheus sends it
+ * (`application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*\/*;q=0.1`).
+ */
+export function wantsOpenMetrics(accept: string | undefined): boolean {
+  if (!accept) return false
+  let best = { om: -1, text: -1 }
+  for (const part of accept.split(',')) {
+    const [type = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase())
+    const q = Number(params.find((p) => p.startsWith('q='))?.slice(2) ?? 1)
+    if (type === 'application/openmetrics-text') best = { ...best, om: Math.max(best.om, q) }
+    else if (type === 'text/plain') best = { ...best, text: Math.max(best.text, q) }
+  }
+  return best.om > 0 && best.om >= best.text
+}

@@ -1,0 +1,181 @@
+/**
+ * Every metric the sidecar serves: the single list that /metrics, docs/metrics.md (checked by a test)
+ * and the Grafana dashboards are checked against. Snapshot metrics come from @beamline/exporter, which
+ * the in-process collectors share; the rest are computed here from successive polls.
+ */
+import { type MetricDef, SNAPSHOT_METRICS } from '@beamline/exporter'
+
+export type { MetricDef }
+export { SNAPSHOT_METRICS }
+
+/** Labels every metric read from a target carries, before its own. */
+export const TARGET_LABELS = ['service', 'instance'] as const
+
+/** Windows the rates are computed over, in seconds, as their `window` label values. */
+export const RATE_WINDOWS = [
+  { label: '1s', seconds: 1 },
+  { label: '10s', seconds: 10 },
+  { label: '100s', seconds: 100 },
+] as const
+
+function def(
+  name: string,
+  type: MetricDef['type'],
+  labels: readonly string[],
+  unit: string,
+  otel: readonly [string, string],
+  help: string,
+): MetricDef {
+  return { name, type, help, labels, unit, otel: { name: otel[0], unit: otel[1] } }
+}
+
+const S = SNAPSHOT_METRICS
+
+/** Gauges whose peak between two scrapes of /metrics is also served, as `<name>_peak`. */
+export const PEAKED: readonly MetricDef[] = [
+  S.mailboxQueued,
+  S.mailboxLongest,
+  S.semaphoreInUse,
+  S.semaphoreWaiting,
+  S.pressureLevel,
+  S.pressureScore,
+  S.eventLoopDelayMax,
+]
+
+function peakOf(d: MetricDef): MetricDef {
+  const name = d.unit === 'seconds' ? `${d.name.replace(/_seconds$/, '')}_peak_seconds` : `${d.name}_peak`
+  return def(
+    name,
+    'gauge',
+    d.labels,
+    d.unit,
+    [`${d.otel.name}.peak`, d.otel.unit],
+    `Highest value of ${d.name} seen by the sidecar's polls since the previous scrape of /metrics.`,
+  )
+}
+
+/** Metrics the sidecar derives from successive polls, and its own health. */
+export const SIDECAR_METRICS = {
+  mailboxRate: def(
+    'beamline_mailbox_rate',
+    'gauge',
+    ['group', 'direction', 'window'],
+    'messages_per_second',
+    ['beamline.mailbox.rate', '{message}/s'],
+    'Messages per second over the window (1s, 10s, 100s), by direction (enqueued, dequeued, dropped), WhatsApp message_queue_stats style.',
+  ),
+  semaphoreRate: def(
+    'beamline_semaphore_rate',
+    'gauge',
+    ['semaphore', 'outcome', 'window'],
+    'per_second',
+    ['beamline.semaphore.rate', '{acquisition}/s'],
+    'Acquisitions per second over the window, by outcome (acquired, rejected).',
+  ),
+  gcTimeRatio: def(
+    'beamline_v8js_gc_time_ratio',
+    'gauge',
+    ['window'],
+    'ratio',
+    ['beamline.v8js.gc.time_ratio', '1'],
+    'Fraction of wall time spent in garbage collection over the window.',
+  ),
+  targetUp: def(
+    'beamline_target_up',
+    'gauge',
+    ['target'],
+    '',
+    ['beamline.target.up', '1'],
+    '1 if the last poll of the target returned a valid snapshot, else 0 (reason in /api/v1/targets).',
+  ),
+  targetPollDuration: def(
+    'beamline_target_poll_duration_seconds',
+    'gauge',
+    ['target'],
+    'seconds',
+    ['beamline.target.poll.duration', 's'],
+    'How long the last poll of the target took.',
+  ),
+  seriesDropped: def(
+    'beamline_sidecar_series_dropped_total',
+    'counter',
+    [],
+    '',
+    ['beamline.sidecar.series.dropped', '{series}'],
+    'Series evicted because the series limit (--max-series) was reached.',
+  ),
+  seriesExpired: def(
+    'beamline_sidecar_series_expired_total',
+    'counter',
+    [],
+    '',
+    ['beamline.sidecar.series.expired', '{series}'],
+    'Series removed because their instance was not seen for the TTL (--ttl-ms).',
+  ),
+  series: def(
+    'beamline_sidecar_series',
+    'gauge',
+    [],
+    '',
+    ['beamline.sidecar.series', '{series}'],
+    'Series held for targets now.',
+  ),
+  targets: def(
+    'beamline_sidecar_targets',
+    'gauge',
+    [],
+    '',
+    ['beamline.sidecar.targets', '{target}'],
+    'Targets being polled.',
+  ),
+  polls: def(
+    'beamline_sidecar_polls_total',
+    'counter',
+    ['outcome'],
+    '',
+    ['beamline.sidecar.polls', '{poll}'],
+    'Polls of targets, by outcome (ok, error).',
+  ),
+  pollCycleDuration: def(
+    'beamline_sidecar_poll_cycle_duration_seconds',
+    'gauge',
+    [],
+    'seconds',
+    ['beamline.sidecar.poll_cycle.duration', 's'],
+    'Wall time of the last poll cycle, from the first request to the last answer or timeout.',
+  ),
+  cpu: def(
+    'beamline_sidecar_cpu_seconds_total',
+    'counter',
+    [],
+    'seconds',
+    ['beamline.sidecar.cpu', 's'],
+    'CPU time the sidecar process used, user plus system.',
+  ),
+} as const satisfies Record<string, MetricDef>
+
+export const PEAK_METRICS: ReadonlyMap<MetricDef, MetricDef> = new Map(PEAKED.map((d) => [d, peakOf(d)]))
+
+/** Labels of a metric as served, in order: target labels first for metrics read from a target. */
+export function servedLabels(d: MetricDef): readonly string[] {
+  return SELF.has(d) || d === SIDECAR_METRICS.targetUp || d === SIDECAR_METRICS.targetPollDuration
+    ? d.labels
+    : [...TARGET_LABELS, ...d.labels]
+}
+
+const SELF: ReadonlySet<MetricDef> = new Set<MetricDef>([
+  SIDECAR_METRICS.seriesDropped,
+  SIDECAR_METRICS.seriesExpired,
+  SIDECAR_METRICS.series,
+  SIDECAR_METRICS.targets,
+  SIDECAR_METRICS.polls,
+  SIDECAR_METRICS.pollCycleDuration,
+  SIDECAR_METRICS.cpu,
+])
+
+/** Every metric /metrics can serve, in the order it serves them. */
+export const METRICS: readonly MetricDef[] = [
+  ...Object.values(SNAPSHOT_METRICS),
+  ...PEAK_METRICS.values(),
+  ...Object.values(SIDECAR_METRICS),
+]

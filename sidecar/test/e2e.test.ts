@@ -1,0 +1,384 @@
+/**
+ * End to end, with real processes: two services with exporters (one on a Unix socket, one on TCP), a
+ * third that dies mid-run, four misbehaving HTTP targets (hung, 50 MiB, invalid JSON, wrong schema),
+ * an OTLP/HTTP receiver, and the sidecar's command line as a child process.
+ *
+ * Invariants checked: the sidecar's counters equal what each service counted itself; rates match the
+ * work's pace; a peak between scrapes survives to the next scrape; misbehaving or dead targets are
+ * `beamline_target_up 0` with a reason while the others keep being polled on time; label values are
+ * escaped; the output passes `promtool check metrics`; SIGTERM ends the process with 0 within 5 s.
+ */
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type RequestListener, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { METRICS } from '../src/index.js'
+import {
+  eventually,
+  parseExposition,
+  promtool,
+  type Service,
+  type SidecarProcess,
+  startService,
+  startSidecarProcess,
+  value,
+} from './helpers.js'
+
+const ESCAPED_NAME = 'b"q\\s\nx'
+const ESCAPED_LABEL = 'service="b\\"q\\\\s\\nx"'
+
+async function listen(handler: RequestListener): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+}
+
+describe('sidecar end to end', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'beamline-e2e-'))
+  let a: Service
+  let b: Service
+  let c: Service
+  let sidecar: SidecarProcess
+  const servers: Server[] = []
+  const bad: Record<'hung' | 'huge' | 'garbage' | 'schema', string> = {
+    hung: '',
+    huge: '',
+    garbage: '',
+    schema: '',
+  }
+  const otlpBodies: string[] = []
+  let otlpUrl = ''
+
+  const metrics = async (accept?: string) => {
+    const res = await fetch(`${sidecar.url}/metrics`, accept ? { headers: { accept } } : {})
+    return { res, text: await res.text() }
+  }
+  const targets = async () =>
+    (
+      (await (await fetch(`${sidecar.url}/api/v1/targets`)).json()) as {
+        targets: Array<Record<string, unknown>>
+      }
+    ).targets
+
+  before(async () => {
+    ;[a, b, c] = await Promise.all([
+      startService('svc-a', `unix:${join(dir, 'a.sock')}`),
+      startService(ESCAPED_NAME, 'tcp'),
+      startService('svc-c', 'tcp'),
+    ])
+    const hung = await listen(() => {})
+    const huge = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      const chunk = Buffer.alloc(1024 * 1024, 0x20)
+      let sent = 0
+      const write = () => {
+        while (sent < 50 && res.write(chunk)) sent++
+        if (sent >= 50) res.end()
+        else res.once('drain', write)
+      }
+      res.write('{"schema":"beamline.snapshot/v1","pad":"')
+      write()
+      res.on('error', () => {})
+    })
+    const garbage = await listen((_req, res) => res.end('{"schema": beamline'))
+    const schema = await listen((_req, res) => res.end('{"schema":"beamline.snapshot/v1","service":42}'))
+    const otlp = await listen((req, res) => {
+      let body = ''
+      req.setEncoding('utf8')
+      req.on('data', (d: string) => (body += d))
+      req.on('end', () => {
+        otlpBodies.push(body)
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      })
+    })
+    servers.push(hung.server, huge.server, garbage.server, schema.server, otlp.server)
+    Object.assign(bad, { hung: hung.url, huge: huge.url, garbage: garbage.url, schema: schema.url })
+    otlpUrl = `${otlp.url}/v1/metrics`
+    sidecar = await startSidecarProcess([
+      '--interval-ms',
+      '250',
+      '--otlp-endpoint',
+      otlpUrl,
+      '--otlp-interval-ms',
+      '500',
+      ...[a, b, c].flatMap((s) => ['--target', s.first.url]),
+      ...Object.values(bad).flatMap((u) => ['--target', u]),
+    ])
+    await eventually('readiness', async () =>
+      (await fetch(`${sidecar.url}/readyz`)).status === 200 ? true : undefined,
+    )
+  })
+
+  after(async () => {
+    sidecar?.child.kill('SIGKILL')
+    for (const s of [a, b, c]) s?.child.kill('SIGKILL')
+    for (const s of servers) s.closeAllConnections()
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('serves the counters each service counted, over a Unix socket and over TCP', async () => {
+    const ra = await a.send({
+      cmd: 'work',
+      group: 'orders',
+      enqueue: 1500,
+      dequeue: 700,
+      acquire: 9,
+      reject: 5,
+    })
+    const rb = await b.send({ cmd: 'work', group: 'orders', enqueue: 30, dequeue: 30, acquire: 2, reject: 3 })
+    await eventually('both services counted', async () => {
+      const s = parseExposition((await metrics()).text)
+      for (const [svc, r] of [
+        ['service="svc-a"', ra],
+        [ESCAPED_LABEL, rb],
+      ] as const) {
+        if (value(s, 'beamline_mailbox_enqueued_total', svc, 'group="orders"') !== r.totals.enqueued)
+          return undefined
+      }
+      const g = ['service="svc-a"', 'group="orders"']
+      assert.equal(value(s, 'beamline_mailbox_dequeued_total', ...g), ra.totals.dequeued)
+      assert.equal(value(s, 'beamline_mailbox_queued_messages', ...g), 300)
+      assert.equal(value(s, 'beamline_mailbox_dropped_total', ...g, 'reason="overflow"'), ra.totals.dropped)
+      assert.equal(ra.totals.dropped, 500)
+      assert.equal(
+        value(s, 'beamline_semaphore_acquired_total', 'service="svc-a"', 'semaphore="db"'),
+        ra.totals.acquired,
+      )
+      assert.equal(
+        value(s, 'beamline_semaphore_rejected_total', 'service="svc-a"', 'semaphore="db"'),
+        ra.totals.rejected,
+      )
+      assert.equal(value(s, 'beamline_semaphore_max', 'service="svc-a"'), 4)
+      assert.equal(value(s, 'beamline_ring_nodes', 'service="svc-a"', 'ring="sessions"'), 2)
+      assert.equal(value(s, 'beamline_semaphore_rejected_total', ESCAPED_LABEL), rb.totals.rejected)
+      assert.equal(value(s, 'beamline_target_up', `target="${a.first.url}"`), 1)
+      assert.ok((value(s, 'beamline_nodejs_eventloop_utilization', 'service="svc-a"') ?? -1) >= 0)
+      return true
+    })
+  })
+
+  it('computes 1 s, 10 s and 100 s rates at the pace of the work', async () => {
+    // 40 messages every 40 ms: 1000 per second while the service's timers keep up.
+    await a.send({ cmd: 'steady', perTick: 40, tickMs: 40 })
+    try {
+      await new Promise((r) => setTimeout(r, 2500))
+      const s = parseExposition((await metrics()).text)
+      for (const window of ['1s', '10s', '100s']) {
+        for (const direction of ['enqueued', 'dequeued']) {
+          const rate = value(
+            s,
+            'beamline_mailbox_rate',
+            'service="svc-a"',
+            'group="steady"',
+            `direction="${direction}"`,
+            `window="${window}"`,
+          )
+          assert.ok(rate !== undefined && rate > 250 && rate < 2000, `${direction} ${window} rate ${rate}`)
+        }
+      }
+      assert.equal(
+        value(
+          s,
+          'beamline_mailbox_rate',
+          'service="svc-a"',
+          'group="steady"',
+          'direction="dropped"',
+          'window="1s"',
+        ),
+        0,
+      )
+      assert.ok(
+        value(s, 'beamline_semaphore_rate', 'service="svc-a"', 'outcome="acquired"', 'window="10s"') !==
+          undefined,
+      )
+    } finally {
+      await a.send({ cmd: 'stop-steady' })
+    }
+  })
+
+  it('keeps the peak of a spike that ended before the scrape, once', async () => {
+    await metrics() // start a fresh peak period
+    const snapshotQueued = async () => {
+      const body = (await (await fetch(`${sidecar.url}/api/v1/snapshot`)).json()) as {
+        targets: Array<{
+          target: string
+          snapshot: { mailboxes: { groups: Record<string, { queued: number }> } } | null
+        }>
+      }
+      return body.targets.find((t) => t.target === b.first.url)?.snapshot?.mailboxes.groups['spike']?.queued
+    }
+    await b.send({ cmd: 'fill', group: 'spike', n: 800 })
+    await eventually('a poll during the spike', async () =>
+      (await snapshotQueued()) === 800 ? true : undefined,
+    )
+    await b.send({ cmd: 'drain', group: 'spike' })
+    await eventually('a poll after the spike', async () =>
+      (await snapshotQueued()) === 0 ? true : undefined,
+    )
+    const first = parseExposition((await metrics()).text)
+    assert.equal(value(first, 'beamline_mailbox_queued_messages', ESCAPED_LABEL, 'group="spike"'), 0)
+    assert.equal(value(first, 'beamline_mailbox_queued_messages_peak', ESCAPED_LABEL, 'group="spike"'), 800)
+    const second = parseExposition((await metrics()).text)
+    assert.equal(value(second, 'beamline_mailbox_queued_messages_peak', ESCAPED_LABEL, 'group="spike"'), 0)
+  })
+
+  it('marks hung, oversized, garbage and off-schema targets down with a reason, without delaying the others', async () => {
+    const list = await eventually('every bad target polled', async () => {
+      const t = await targets()
+      return t.every((x) => x['lastPollTime'] !== null) ? t : undefined
+    })
+    const byUrl = new Map(list.map((t) => [t['target'] as string, t]))
+    assert.match(String(byUrl.get(bad.hung)!['reason']), /timed out after 500 ms/)
+    assert.match(String(byUrl.get(bad.huge)!['reason']), /exceeds the 4194304-byte limit/)
+    assert.match(String(byUrl.get(bad.garbage)!['reason']), /invalid JSON/)
+    assert.match(
+      String(byUrl.get(bad.schema)!['reason']),
+      /invalid snapshot: \/ must have required property 'instance'/,
+    )
+    for (const u of Object.values(bad)) assert.equal(byUrl.get(u)!['up'], false)
+    // The good targets are polled every 250 ms, each in a few ms, although the hung one takes 500 ms.
+    const before = byUrl.get(a.first.url)!['lastPollTime'] as number
+    await new Promise((r) => setTimeout(r, 1200))
+    const again = new Map((await targets()).map((t) => [t['target'] as string, t]))
+    for (const s of [a, b]) {
+      const t = again.get(s.first.url)!
+      assert.equal(t['up'], true)
+      assert.ok((t['pollDurationSeconds'] as number) < 0.4, `poll took ${t['pollDurationSeconds']} s`)
+    }
+    assert.ok(
+      (again.get(a.first.url)!['lastPollTime'] as number) - before >= 750,
+      'polls of A kept their pace',
+    )
+    const s = parseExposition((await metrics()).text)
+    for (const u of Object.values(bad)) assert.equal(value(s, 'beamline_target_up', `target="${u}"`), 0)
+  })
+
+  it('reports a target that dies mid-run as down and keeps the others intact', async () => {
+    c.child.kill('SIGKILL')
+    await eventually('C down', async () => {
+      const t = (await targets()).find((x) => x['target'] === c.first.url)!
+      return t['up'] === false ? t : undefined
+    })
+    const r = await a.send({
+      cmd: 'work',
+      group: 'after-death',
+      enqueue: 42,
+      dequeue: 0,
+      acquire: 0,
+      reject: 0,
+    })
+    await eventually('A still served', async () => {
+      const s = parseExposition((await metrics()).text)
+      assert.equal(value(s, 'beamline_target_up', `target="${c.first.url}"`), 0)
+      return value(s, 'beamline_mailbox_enqueued_total', 'service="svc-a"', 'group="after-death"') === 42 &&
+        value(s, 'beamline_mailbox_enqueued_total', 'service="svc-a"', 'group="orders"') === 1000 &&
+        r.totals.enqueued > 0
+        ? true
+        : undefined
+    })
+  })
+
+  it('escapes quotes, backslashes and newlines in label values', async () => {
+    const { text } = await metrics()
+    assert.ok(text.includes(`beamline_semaphore_max{${ESCAPED_LABEL},`), 'escaped service label present')
+    for (const line of text.split('\n')) assert.ok(!line.startsWith('x"'), 'no label value broke a line')
+  })
+
+  it('serves only metrics of the catalogue, and passes promtool check metrics', async (t) => {
+    const { res, text } = await metrics()
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
+    const known = new Set(METRICS.map((m) => m.name))
+    for (const line of text.split('\n')) {
+      const m = /^# TYPE (\S+) /.exec(line)
+      if (m) assert.ok(known.has(m[1]!), `${m[1]} is in the catalogue`)
+    }
+    const tool = promtool(t)
+    if (!tool) return
+    const r = spawnSync(tool, ['check', 'metrics'], { input: text, encoding: 'utf8' })
+    assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}`)
+  })
+
+  it('negotiates OpenMetrics from the Accept header', async () => {
+    const { res, text } = await metrics(
+      'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+    )
+    assert.match(res.headers.get('content-type') ?? '', /^application\/openmetrics-text; version=1\.0\.0/)
+    assert.ok(text.endsWith('# EOF\n'))
+    assert.match(text, /^# TYPE beamline_mailbox_enqueued counter$/m)
+    assert.match(text, /^beamline_mailbox_enqueued_total\{service="svc-a",/m)
+    const plain = await metrics('text/plain')
+    assert.match(plain.text, /^# TYPE beamline_mailbox_enqueued_total counter$/m)
+  })
+
+  it('serves the merged snapshot and the health endpoints', async () => {
+    const body = (await (await fetch(`${sidecar.url}/api/v1/snapshot`)).json()) as {
+      ready: boolean
+      targets: Array<{
+        target: string
+        up: boolean
+        snapshot: { semaphores: Array<{ name: string }>; mailboxes: { top: unknown[] } } | null
+        rates: Record<string, unknown>
+        history: unknown[]
+      }>
+    }
+    assert.equal(body.ready, true)
+    const ta = body.targets.find((t) => t.target === a.first.url)!
+    assert.equal(ta.snapshot!.semaphores[0]!.name, 'db')
+    assert.ok(ta.snapshot!.mailboxes.top.length > 0)
+    assert.ok(ta.rates['mailbox'] && ta.rates['semaphore'])
+    assert.ok(ta.history.length > 0)
+    assert.equal((await fetch(`${sidecar.url}/healthz`)).status, 200)
+    assert.equal((await fetch(`${sidecar.url}/readyz`)).status, 200)
+    assert.equal((await fetch(`${sidecar.url}/nope`)).status, 404)
+    const post = await fetch(`${sidecar.url}/metrics`, { method: 'POST' })
+    assert.equal(post.status, 405)
+    assert.equal(post.headers.get('allow'), 'GET')
+  })
+
+  it('pushes the metrics by OTLP/HTTP to a real receiver', async () => {
+    const body = await eventually('an OTLP export with service A', async () =>
+      otlpBodies.find((b) => b.includes('beamline.mailbox.enqueued') && b.includes('svc-a')),
+    )
+    const doc = JSON.parse(body) as {
+      resourceMetrics: Array<{
+        scopeMetrics: Array<{
+          metrics: Array<{
+            name: string
+            sum?: {
+              dataPoints: Array<{
+                attributes: Array<{ key: string; value: { stringValue?: string } }>
+                asDouble?: number
+                asInt?: number | string
+              }>
+            }
+          }>
+        }>
+      }>
+    }
+    const metricsByName = new Map(
+      doc.resourceMetrics.flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics)).map((m) => [m.name, m]),
+    )
+    const enq = metricsByName.get('beamline.mailbox.enqueued')!
+    const point = enq.sum!.dataPoints.find(
+      (p) =>
+        p.attributes.some((x) => x.key === 'service.name' && x.value.stringValue === 'svc-a') &&
+        p.attributes.some((x) => x.key === 'group' && x.value.stringValue === 'orders'),
+    )
+    assert.equal(Number(point?.asDouble ?? point?.asInt), 1000)
+  })
+
+  it('exits 0 within 5 s on SIGTERM', async () => {
+    const start = Date.now()
+    sidecar.child.kill('SIGTERM')
+    const [code] = await once(sidecar.child, 'exit')
+    assert.equal(code, 0)
+    assert.ok(Date.now() - start < 5000, `took ${Date.now() - start} ms`)
+  })
+})
