@@ -1,0 +1,22 @@
+export type { BatchHandler, ConsumeOptions, Consumer } from './consumer.js'
+export { BeamlineError, InvalidHandleError, InvalidOptionError, MailboxClosedError } from './errors.js'
+export { Lanes, type LanesOptions, type LanesStats, MAX_LANES } from './lanes.js'
+export {
+  type DropCounts,
+  type DropReason,
+  MAX_CAPACITY,
+  Mailbox,
+  type MailboxOptions,
+  type MailboxStats,
+  type OverflowMode,
+  type OverloadOptions,
+} from './mailbox.js'
+export type { Observation, ObserveOptions } from './observe.js'
+export {
+  type AttachOptions,
+  type GroupStats,
+  MailboxRegistry,
+  type MailboxRegistryHandle,
+  type MailboxRegistryOptions,
+  type RegistryStats,
+} from './registry.js'
