@@ -47,6 +47,8 @@
  *    never tear (ECMAScript NoTear). Float64 plain accesses may tear by the letter of the spec, but V8
  *    emits one aligned 8-byte move on x64 and arm64, which those ISAs perform atomically; 64-bit
  *    counters are needed because a busy semaphore passes 2^31 grants within an hour.
+ *  - The acquire path reads FREE plainly once, as the expected value of its CAS: the CAS validates
+ *    it, so a stale read costs a retry, never a wrong grant; a refusal re-reads FREE with Atomics.load.
  *  - FREE, MAX, WAITING and SEQ are read and written by many threads and order the hand-off between a
  *    release and a parked waiter, so they are always Atomics (sequentially consistent). A waiter
  *    increments WAITING before it reads SEQ and retries; a release adds to FREE before it reads

@@ -372,7 +372,11 @@ export class Semaphore {
   /** The saturating decrement: grants only if `permits` are free, never drives FREE below zero. */
   #take(permits: number): boolean {
     const i32 = this.#i32
-    let free = Atomics.load(i32, FREE)
+    // A plain read is only a guess for the CAS, which validates it; each Atomics call is a V8 builtin
+    // costing about as much as the whole rest of this path. Before refusing, confirm with a real
+    // Atomics.load so that a refusal is never based on a stale value.
+    let free = i32[FREE]!
+    if (free < permits) free = Atomics.load(i32, FREE)
     while (free >= permits) {
       const seen = Atomics.compareExchange(i32, FREE, free, free - permits)
       if (seen === free) {
