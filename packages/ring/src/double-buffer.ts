@@ -16,8 +16,15 @@ import {
   VERSION_OFFSET,
 } from './layout.js'
 
-/** A word no other thread touches: target of the reader's release store (layout.ts, reader step 2). */
+/** x86 never reorders a load with a later load (TSO), so there the reader needs no fence (layout.ts, reader step 2). */
+const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32'
+/** A word no other thread touches: target of the reader's release store where loads may be reordered. */
 const fence = new Int32Array(new SharedArrayBuffer(4))
+
+/** Reader step 2: this thread's plain loads so far complete before its next Atomics.load. */
+function orderLoads(): void {
+  if (!LOADS_IN_ORDER) Atomics.store(fence, 0, 0)
+}
 
 /** Fills `bytes` from byte `offset` on with the new version's data. */
 export type Fill = (bytes: Uint8Array, offset: number) => void
@@ -87,8 +94,18 @@ export class DoubleBuffer {
 
   /** Reader steps 2–3: true iff buffer `p & 1` still held publish `p` while the caller read it. */
   intact(p: number): boolean {
-    Atomics.store(fence, 0, 0)
+    orderLoads()
     return (Atomics.load(this.header, STARTED) - p) >>> 0 < 2
+  }
+
+  /**
+   * The readers' fast path (layout.ts, reader step 3'): true iff no publish has begun since publish `p`,
+   * which this thread saw complete earlier. Then `p` is still the current version and everything read
+   * from its buffer since is exactly it; one Atomics.load, without loading PUBLISHED first.
+   */
+  unchanged(p: number): boolean {
+    orderLoads()
+    return Atomics.load(this.header, STARTED) === p
   }
 
   /** The current version number, read consistently. */

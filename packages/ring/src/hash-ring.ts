@@ -4,9 +4,11 @@
  * layout: ./layout.ts (the double-buffered seqlock: writers, Atomics and why) and ./ring-layout.ts
  * (the ring's payload inside each buffer). The algorithms are described in ./ring-build.ts.
  *
- * A lookup is: hash the key (XXH32 or MD5 from charCodeAt), one Atomics.load of PUBLISHED, a load in
- * the bucket index, a binary search over ~3 points, the owner's id from a per-thread table decoded
- * once per version, then the seqlock check. It allocates nothing.
+ * A lookup is: hash the key (XXH32 straight from charCodeAt for ASCII keys, or MD5), a load in the
+ * bucket index, a binary search over ~3 points of the per-thread view of the last version seen, the
+ * seqlock's fast check (one Atomics.load of STARTED, layout.ts step 3'), and the owner's id from a
+ * table decoded once per version. Only after a publish does it load PUBLISHED and decode the new
+ * version. It allocates nothing.
  */
 import {
   checkHandle,
@@ -225,13 +227,17 @@ export class HashRing {
   /** The node owning `key`. Throws `ERR_BEAMLINE_RING_EMPTY` on an empty ring. */
   get(key: string): string {
     const h = this.#hash(key)
-    for (;;) {
-      let view = this.#view
-      const p = Atomics.load(this.#header, PUBLISHED)
-      if (p !== view.p) view = this.#load()
-      if (view.count === 0) throw new RingEmptyError()
+    // Fast path: this thread's view of the last version it saw; valid iff no publish began since.
+    const view = this.#view
+    if (view.count !== 0) {
       const owner = view.owners[this.#ketama ? view.find(h) : view.nearest(h)]!
-      if (this.#db.intact(view.p)) return view.ids[owner]!
+      if (this.#db.unchanged(view.p)) return view.ids[owner]!
+    }
+    for (;;) {
+      const current = this.#current()
+      if (current.count === 0) throw new RingEmptyError()
+      const owner = current.owners[this.#ketama ? current.find(h) : current.nearest(h)]!
+      if (this.#db.intact(current.p)) return current.ids[owner]!
     }
   }
 
@@ -246,9 +252,7 @@ export class HashRing {
     const h = this.#hash(key)
     const taken: number[] = []
     for (;;) {
-      let view = this.#view
-      const p = Atomics.load(this.#header, PUBLISHED)
-      if (p !== view.p) view = this.#load()
+      const view = this.#current()
       if (view.count === 0) throw new RingEmptyError()
       taken.length = 0
       const want = Math.min(n, view.ids.length)
@@ -340,7 +344,10 @@ export class HashRing {
 
   #publish(nodes: RingNode[]): void {
     const plan = this.#plan(nodes, this.#db.maxBytes)
-    this.#db.publish(plan.layout.bytes, (bytes, offset) => writeRing(plan, bytes, offset))
+    // The current version lives in the other buffer, which only this thread writes: the build may
+    // start from it.
+    const previous = this.#current()
+    this.#db.publish(plan.layout.bytes, (bytes, offset) => writeRing(plan, bytes, offset, previous))
     this.#nodes = nodes
   }
 

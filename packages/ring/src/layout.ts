@@ -28,9 +28,15 @@
  *   3. Atomics.store(PUBLISHED, n).
  * It never waits for anybody. A reader
  *   1. p = Atomics.load(PUBLISHED); reads buffer p & 1 (LENGTH, VERSION, data) with plain loads;
- *   2. Atomics.store on a word of its own thread, then s = Atomics.load(STARTED);
+ *   2. orders those loads before the next one (see below), then s = Atomics.load(STARTED);
  *   3. accepts what it read iff (s − p) mod 2^32 < 2, i.e. no publish n ≥ p + 2 has begun, so buffer
  *      p & 1 still holds exactly version p; otherwise it retries with the new PUBLISHED.
+ *   3'. Fast path, for a reader that validated publish p earlier (HashRing keeps per-thread state
+ *      decoded from it): read buffer p & 1 again with plain loads, step 2, and accept iff s === p.
+ *      No publish has begun since p completed, so p is still the current version (linearizable at the
+ *      STARTED load) and nothing in its buffer changed: one Atomics.load per lookup, PUBLISHED unread.
+ *      Any other s (a publish in progress or done) falls back to steps 1–3. The counters would have
+ *      to wrap 2^32 publishes during one lookup to fool it.
  * It never takes a lock and never writes shared memory.
  *
  * Invariants
@@ -49,13 +55,23 @@
  * Data, LENGTH and VERSION are plain because the reader validates them afterwards: a torn read is
  * detected and discarded, never returned (callers must cope with garbage until then: every index
  * read from the data is bounds-checked). The counters are Atomics (sequentially consistent). JavaScript
- * has no standalone fence, so the two orderings a seqlock needs are built from Atomics pairs:
+ * has no standalone fence, so the two orderings a seqlock needs are built from what V8 emits:
  *  - writer: data stores must not become visible before STARTED. An Atomics.store is `xchg` on x64
  *    (a full barrier) and `stlr` on arm64, where the following Atomics.load (`ldar`) cannot pass the
  *    `stlr` and no later access can pass the `ldar`.
- *  - reader: data loads must complete before the STARTED load. On x64 loads are not reordered with
- *    loads; on arm64 the Atomics.store to a thread-private word (`stlr`, release) keeps the earlier
- *    data loads before it, and the `ldar` of STARTED cannot pass the `stlr`.
+ *  - reader (step 2): the plain data loads must complete before the STARTED load.
+ *    Compiler: V8 never moves a plain load across an Atomics.load — TurboFan/Turboshaft give atomic
+ *    loads write effects precisely so that loads are not reordered with them ("Atomic load should not
+ *    be reordered with other loads", turboshaft/operations.h), and where Atomics.load is not inlined
+ *    it is a call to a builtin, opaque to the optimizer.
+ *    x64 (and ia32): TSO never reorders a load with a later load, and Atomics.load is a plain `mov`,
+ *    so program order is enough: no fence instruction is needed, and none is paid for (the previous
+ *    `Atomics.store` to a private word cost an `xchg`, ~20 cycles, per lookup).
+ *    arm64 and every other architecture: `ldar` only keeps LATER accesses after it; an EARLIER plain
+ *    `ldr` may still be satisfied after it (ARMv8 allows load→load reordering). So there the reader
+ *    first does an Atomics.store to a thread-private word: `stlr` (release) keeps every earlier load
+ *    before it, and the `ldar` of STARTED cannot be reordered before an earlier `stlr` (RCsc). The
+ *    choice is made once, from process.arch, in double-buffer.ts.
  * By the letter of the ECMAScript memory model no seqlock is guaranteed (racy plain reads create no
  * happens-before); this relies on how V8 maps Atomics to x64 and arm64 instructions, and the torn-read
  * stress tests check it across real threads.

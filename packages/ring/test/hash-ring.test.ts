@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import HashRingPeer from 'hashring'
+import { DoubleBuffer } from '../src/double-buffer.js'
 import { HashRing } from '../src/index.js'
+import { ID_BYTES, INDEX_BITS, NODES, POINTS, ringLayout } from '../src/ring-layout.js'
+import { fmix32, xxh32String, xxh32Uint32 } from '../src/xxh32.js'
 
 const keys = (n: number, prefix = 'key') => Array.from({ length: n }, (_, i) => `${prefix}:${i}`)
 
@@ -104,6 +107,62 @@ test("'default': getN(key, n)[1] is where the key goes when the first node is re
     const without = new HashRing({ nodes: ids.filter((id) => id !== first) })
     assert.equal(without.get(key), second, key)
   }
+})
+
+/** The current version's points, owners and index, exactly as published (incremental builds must equal full ones). */
+function payload(ring: HashRing): { points: Uint32Array; owners: Uint16Array; index: Uint32Array } {
+  const db = DoubleBuffer.attach('test', ring.handle.buffer)
+  const base = db.dataOffset(db.published() & 1)
+  const h = new Uint32Array(db.sab, base, 8)
+  const layout = ringLayout(h[NODES]!, h[POINTS]!, h[INDEX_BITS]!, h[ID_BYTES]!)
+  return {
+    points: new Uint32Array(db.sab, base + layout.points, h[POINTS]!).slice(),
+    owners: new Uint16Array(db.sab, base + layout.owners, h[POINTS]!).slice(),
+    index: new Uint32Array(db.sab, base + layout.index, 2 ** h[INDEX_BITS]! + 1).slice(),
+  }
+}
+
+test("'default': a ring changed by add/remove/set is byte for byte the ring built from scratch, ties included", () => {
+  // 1000 nodes × 500 points: about 29 pairs of equal points are expected, so the tie order is exercised.
+  const ids = Array.from({ length: 1000 }, (_, i) => `node-${i}`)
+  const ring = new HashRing({ nodes: ids })
+  const changes: [string, () => void][] = [
+    ['set, one out and one in', () => ring.set([...ids.slice(1), 'node-1000'])],
+    ['remove from the middle', () => ring.remove('node-500')],
+    ['add with a weight', () => ring.add({ id: 'heavy', weight: 3 })],
+    [
+      'weight change',
+      () => ring.set(ring.nodes.map((n) => (n.id === 'node-7' ? { id: n.id, weight: 2 } : n))),
+    ],
+    ['reorder', () => ring.set([...ring.nodes].reverse())],
+    ['add a node that sorts first', () => ring.add('!first')],
+    // Added nodes with a point equal to a kept node's, sorting before ('a…') and after ('z…') it.
+    ['add a node tying a kept one, sorting first', () => ring.add(colliding('a'))],
+    ['add a node tying a kept one, sorting last', () => ring.add(colliding('z'))],
+    ['replace most nodes (full build)', () => ring.set(ids.map((id) => `${id}-b`))],
+  ]
+  /** An id starting with `prefix` one of whose 500 points equals a point already on the ring. */
+  function colliding(prefix: string): string {
+    const taken = new Set(payload(ring).points)
+    for (let n = 0; ; n++) {
+      const id = `${prefix}-${n}`
+      const seed = xxh32String(id)
+      for (let k = 0; k < 500; k++) if (taken.has(fmix32(seed ^ xxh32Uint32(k)))) return id
+    }
+  }
+  let ties = 0
+  for (const [name, change] of changes) {
+    change()
+    const fresh = new HashRing({ nodes: ring.nodes })
+    const got = payload(ring)
+    const want = payload(fresh)
+    assert.deepEqual(got.points, want.points, name)
+    assert.deepEqual(got.owners, want.owners, name)
+    assert.deepEqual(got.index, want.index, name)
+    for (let i = 1; i < want.points.length; i++) if (want.points[i] === want.points[i - 1]) ties++
+    for (const key of keys(2000, name)) assert.equal(ring.get(key), fresh.get(key), key)
+  }
+  assert.ok(ties > 0, 'no equal points: the tie order was not exercised')
 })
 
 test('nodes, version and validation', () => {

@@ -71,3 +71,16 @@ test('MD5 agrees with node:crypto across block boundaries and non-ASCII keys', (
     }
   }
 })
+
+test('xxh32String (ASCII straight from charCodeAt, else UTF-8 bytes) equals XXH32 of Buffer.from(s)', () => {
+  const samples: string[] = []
+  for (let n = 0; n < 80; n++) {
+    const ascii = Array.from({ length: n }, (_, i) => String.fromCharCode(32 + ((i * 37 + n) % 95))).join('')
+    samples.push(ascii, `${ascii}\x7f`, `${ascii}é`, `é${ascii}`, `${ascii}😀${ascii}`, `${ascii}\u0100`)
+  }
+  samples.push(`${'k'.repeat(1000)}\ud800`, 'x'.repeat(5000))
+  for (const s of samples) {
+    const bytes = Buffer.from(s)
+    assert.equal(xxh32String(s), xxh32(bytes, bytes.length, 0), JSON.stringify(s))
+  }
+})
