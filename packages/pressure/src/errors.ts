@@ -1,0 +1,1 @@
+export { BeamlineError, InvalidHandleError, InvalidOptionError } from '@beamline/core'

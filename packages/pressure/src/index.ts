@@ -1,0 +1,33 @@
+export { BeamlineError, InvalidHandleError, InvalidOptionError } from './errors.js'
+export {
+  type PressureChange,
+  type PressureHandle,
+  type PressureLevel,
+  PressureMonitor,
+  type PressureMonitorOptions,
+  Priority,
+  type Readiness,
+} from './monitor.js'
+export { readyzHandler } from './readiness.js'
+export { defaultRoute } from './route.js'
+export type { QueueRegistry, SignalSource } from './sampler.js'
+export type { ShedStat } from './shed-stats.js'
+export {
+  createGuard,
+  expressShedder,
+  type FastifyShedderOptions,
+  fastifyShedder,
+  type Guard,
+  httpShedder,
+  type Middleware,
+  type Refusal,
+  type ShedderOptions,
+} from './shedder.js'
+export {
+  DEFAULT_THRESHOLDS,
+  type PressureReason,
+  SIGNALS,
+  type SignalName,
+  type Threshold,
+  type Thresholds,
+} from './signals.js'

@@ -1,0 +1,172 @@
+/**
+ * Graded load shedding at the HTTP edge, one guard behind three shapes: a node:http / connect /
+ * express middleware `(req, res, next)` and a fastify plugin. A refused request gets 503 with
+ * `Retry-After` and a small JSON body naming the level and the reason, and is counted by route and
+ * reason (`pressure.shedStats()`), before any of the application's work runs.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { InvalidOptionError, integerOption } from '@beamline/core'
+import type { PressureLevel, PressureMonitor } from './monitor.js'
+import { defaultRoute, pathOf } from './route.js'
+
+export interface ShedderOptions {
+  /** Seconds sent in `Retry-After` with each 503. Integer 0–86 400. Default 5. */
+  retryAfterSeconds?: number
+  /**
+   * Paths never shed, compared with the request path (no query): a string matches exactly, a RegExp
+   * is tested. Default `['/healthz', '/livez']`; pass `[]` to exempt nothing. Keep `/readyz` out of it
+   * only if you want the balancer to see 503 from it as well (`readyzHandler` answers it explicitly).
+   */
+  exempt?: readonly (string | RegExp)[]
+  /**
+   * Priority of a request for `pressure.admit()`: 0 low (default), 1 normal, 2 critical (never shed).
+   * Called once per request while the level is above 0; keep it cheap.
+   */
+  priority?: (req: IncomingMessage) => number
+  /**
+   * Label under which a refusal is counted. Default: the first path segment (`/users/42` → `/users`,
+   * id-like segments → `/:id`), or the route pattern in fastify. Must not return raw URLs: labels are
+   * bounded by the monitor's `maxRoutes` (then 'other') but ids would still fill that budget.
+   */
+  route?: (req: IncomingMessage) => string
+}
+
+/** Why a request was refused. */
+export interface Refusal {
+  level: 1 | 2
+  reason: string
+  route: string
+}
+
+export type Middleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void
+
+/** The decision shared by every shape of the shedder: `check(req)` returns a refusal, or undefined to admit. */
+export interface Guard {
+  check(req: IncomingMessage, routePattern?: string): Refusal | undefined
+  /** Status, headers and body of the 503 for a refusal. */
+  response(refusal: Refusal): { status: 503; headers: Record<string, string>; body: string }
+}
+
+export function createGuard(pressure: PressureMonitor, options: ShedderOptions = {}): Guard {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionError('options', 'must be an object')
+  const retryAfter = integerOption('retryAfterSeconds', options.retryAfterSeconds, 0, 86_400, 5)
+  const exempt = options.exempt ?? ['/healthz', '/livez']
+  if (!Array.isArray(exempt) || !exempt.every((e) => typeof e === 'string' || e instanceof RegExp)) {
+    throw new InvalidOptionError('exempt', 'must be an array of paths (strings) or RegExps')
+  }
+  const exact = new Set(exempt.filter((e): e is string => typeof e === 'string'))
+  const patterns = exempt.filter((e): e is RegExp => e instanceof RegExp)
+  const priority = functionOf<(req: IncomingMessage) => number>('priority', options.priority)
+  const route = functionOf<(req: IncomingMessage) => string>('route', options.route)
+  return {
+    check(req, routePattern) {
+      // Level 0 is the common case: one Atomics.load and nothing else.
+      if (pressure.level === 0) return undefined
+      const path = pathOf(req.url)
+      if (exact.has(path) || patterns.some((p) => p.test(path))) return undefined
+      if (pressure.admit(priority ? priority(req) : 0)) return undefined
+      // The level may have dropped since admit() read it; then admit after all.
+      const level = pressure.level as PressureLevel
+      if (level === 0) return undefined
+      const refusal: Refusal = {
+        level,
+        reason: pressure.topReason(),
+        route: route ? String(route(req)) : (routePattern ?? defaultRoute(path)),
+      }
+      pressure.recordShed(refusal.route, refusal.reason)
+      return refusal
+    },
+    response(refusal) {
+      const body = JSON.stringify({
+        error: 'overloaded',
+        level: refusal.level,
+        reason: refusal.reason,
+        retryAfterSeconds: retryAfter,
+      })
+      return {
+        status: 503,
+        headers: {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': String(Buffer.byteLength(body)),
+          'retry-after': String(retryAfter),
+          'cache-control': 'no-store',
+        },
+        body,
+      }
+    },
+  }
+}
+
+function functionOf<F>(name: string, value: unknown): F | undefined {
+  if (value !== undefined && typeof value !== 'function')
+    throw new InvalidOptionError(name, 'must be a function')
+  return value as F | undefined
+}
+
+/**
+ * Middleware for node:http (and anything with the same `(req, res, next)` shape):
+ * `http.createServer((req, res) => guard(req, res, () => app(req, res)))`.
+ */
+export function httpShedder(pressure: PressureMonitor, options?: ShedderOptions): Middleware {
+  const guard = createGuard(pressure, options)
+  return (req, res, next) => {
+    const refusal = guard.check(req)
+    if (!refusal) return next()
+    const { status, headers, body } = guard.response(refusal)
+    res.writeHead(status, headers).end(body)
+  }
+}
+
+/** The same guard as express / connect middleware: `app.use(expressShedder(pressure, options))`, before the routes. */
+export function expressShedder(pressure: PressureMonitor, options?: ShedderOptions): Middleware {
+  return httpShedder(pressure, options)
+}
+
+/** What the fastify plugin needs of fastify, so that fastify stays a dev dependency. */
+interface FastifyLike {
+  addHook(
+    name: 'onRequest',
+    hook: (
+      request: { raw: IncomingMessage; routeOptions?: { url?: string } },
+      reply: { code(status: number): FastifyReplyLike },
+      done: () => void,
+    ) => void,
+  ): unknown
+}
+interface FastifyReplyLike {
+  headers(values: Record<string, string>): FastifyReplyLike
+  send(body: string): unknown
+}
+
+export interface FastifyShedderOptions extends ShedderOptions {
+  pressure: PressureMonitor
+}
+
+/**
+ * A fastify plugin: `fastify.register(fastifyShedder, { pressure, ...options })`. It applies to the
+ * whole instance it is registered on (not encapsulated, like fastify-plugin), in `onRequest`, before
+ * body parsing. Refusals are counted under the route pattern (`/users/:id`) unless `route` is given.
+ */
+export function fastifyShedder(
+  fastify: FastifyLike,
+  options: FastifyShedderOptions,
+  done: (error?: Error) => void,
+): void {
+  const { pressure, ...rest } = options ?? ({} as FastifyShedderOptions)
+  if (typeof pressure?.admit !== 'function')
+    throw new InvalidOptionError('pressure', 'must be a PressureMonitor')
+  const guard = createGuard(pressure, rest)
+  fastify.addHook('onRequest', (request, reply, next) => {
+    const refusal = guard.check(request.raw, request.routeOptions?.url)
+    if (!refusal) return next()
+    const { status, headers, body } = guard.response(refusal)
+    reply.code(status).headers(headers).send(body)
+  })
+  done()
+}
+// Registered without encapsulation (what fastify-plugin does), so the hook covers sibling routes.
+Object.assign(fastifyShedder, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: '@beamline/pressure',
+})
