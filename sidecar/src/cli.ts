@@ -2,10 +2,19 @@
 import { readFileSync } from 'node:fs'
 import { HELP, resolveConfig } from './config.js'
 import { ConfigError } from './errors.js'
-import { startSidecar } from './sidecar.js'
 
 /** Exit codes: 0 clean shutdown, 1 runtime failure, 2 configuration error. */
 async function main(): Promise<void> {
+  if (process.argv[2] === 'top') {
+    const { runTop } = await import('./top.js')
+    try {
+      process.exit(await runTop(process.argv.slice(3)))
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      process.stderr.write(`beamline-sidecar top: ${err.message}\n`)
+      process.exit(2)
+    }
+  }
   let request: ReturnType<typeof resolveConfig>
   try {
     request = resolveConfig(process.argv.slice(2), process.env)
@@ -27,6 +36,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${pkg.version}\n`)
     return
   }
+  // Loaded here, not at the top: `top`, --help and configuration errors need none of its dependencies.
+  const { startSidecar } = await import('./sidecar.js')
   let sidecar: Awaited<ReturnType<typeof startSidecar>>
   try {
     sidecar = await startSidecar(request.config)

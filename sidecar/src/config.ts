@@ -132,6 +132,8 @@ function envName(o: OptionSpec): string {
 }
 
 export const HELP = `Usage: beamline-sidecar [options]
+       beamline-sidecar top [--url URL] [--sort length|peak|age|rate] [--interval-ms N]
+                            (live terminal view of a running sidecar; see top --help)
 
 Polls beamline exporters, computes rates and peaks, and serves them to Prometheus
 (/metrics), as JSON (/api/v1/targets, /api/v1/snapshot) and by OTLP/HTTP push.
@@ -148,8 +150,9 @@ Precedence: flags, then environment, then the config file, then defaults.
 Exit codes: 0 after SIGTERM or SIGINT, 1 on a runtime failure (e.g. port in use),
 2 on a configuration error.
 
-Endpoints: /metrics (Prometheus text; OpenMetrics when the Accept header asks),
-/api/v1/targets, /api/v1/snapshot, /healthz, /readyz (after the first complete poll).
+Endpoints: / (live status page), /metrics (Prometheus text; OpenMetrics when the
+Accept header asks), /api/v1/targets, /api/v1/snapshot, /api/v1/history (5 min of
+totals per poll cycle), /healthz, /readyz (after the first complete poll).
 `
 
 type Raw = { value: unknown; where: string }

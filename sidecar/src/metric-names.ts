@@ -3,7 +3,7 @@
  * and the Grafana dashboards are checked against. Snapshot metrics come from @beamline/exporter, which
  * the in-process collectors share; the rest are computed here from successive polls.
  */
-import { type MetricDef, SNAPSHOT_METRICS } from '@beamline/exporter'
+import { metric as def, type MetricDef, SNAPSHOT_METRICS } from '@beamline/exporter'
 
 export type { MetricDef }
 export { SNAPSHOT_METRICS }
@@ -17,17 +17,6 @@ export const RATE_WINDOWS = [
   { label: '10s', seconds: 10 },
   { label: '100s', seconds: 100 },
 ] as const
-
-function def(
-  name: string,
-  type: MetricDef['type'],
-  labels: readonly string[],
-  unit: string,
-  otel: readonly [string, string],
-  help: string,
-): MetricDef {
-  return { name, type, help, labels, unit, otel: { name: otel[0], unit: otel[1] } }
-}
 
 const S = SNAPSHOT_METRICS
 

@@ -6,14 +6,16 @@ import { createExposition, wantsOpenMetrics } from './exposition.js'
 import { type OtlpPush, startOtlpPush } from './otlp.js'
 import { TargetClient } from './poller.js'
 import { Router, sendJson } from './router.js'
+import { mountStatusPage } from './status-page.js'
 import { Store, TargetState } from './store.js'
 import { parseTarget } from './target.js'
+import { Timeline } from './timeline.js'
 
 export interface Sidecar {
   /** `http://host:port` the sidecar serves on. */
   readonly url: string
   readonly store: Store
-  /** The HTTP routes; add more before or after start (a status page, a `top` API). */
+  /** The HTTP routes (the status page at `/` included); add more before or after start. */
   readonly router: Router
   readonly config: SidecarConfig
   /** Resolves after the first poll cycle in which every target answered or failed. */
@@ -45,6 +47,7 @@ export interface SidecarHooks {
 export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = {}): Promise<Sidecar> {
   const log = hooks.log ?? ((line: string) => process.stderr.write(`beamline-sidecar: ${line}\n`))
   const store = new Store(config)
+  const timeline = new Timeline(config.intervalMs)
   const polled = new Map<string, Polled>()
   const forgotten = new Map<string, string>()
   const limits = { timeoutMs: config.timeoutMs, maxBodyBytes: config.maxBodyBytes }
@@ -120,6 +123,7 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
     if (closed) return
     await Promise.all([...polled.values()].filter((e) => !e.inFlight).map(pollOne))
     store.lastCycleSeconds = (performance.now() - start) / 1000
+    timeline.record(store.targets.values(), Date.now())
     store.purge()
     if (!store.ready) {
       store.ready = true
@@ -157,6 +161,8 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
         status: store.ready ? 'ready' : 'waiting for the first poll cycle',
       }),
     )
+
+  mountStatusPage(router, timeline)
 
   const server: Server = createServer((req, res) => void router.handle(req, res))
   server.headersTimeout = 5000

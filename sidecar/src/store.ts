@@ -71,6 +71,11 @@ export class TargetState {
     return entry.counter
   }
 
+  /** Per-second rate of one counter over `windowMs` (default 1 s); undefined before two polls. */
+  rate(kind: RateEntry['kind'], name: string, direction: string, windowMs = 1000): number | undefined {
+    return this.rates.get(`${kind}\0${name}\0${direction}`)?.counter.rate(windowMs)
+  }
+
   /** Rates by kind, name and direction, for the JSON API. */
   ratesJson(): Record<string, Record<string, Record<string, Partial<Rates>>>> {
     const out: Record<string, Record<string, Record<string, Partial<Rates>>>> = {}
@@ -200,6 +205,11 @@ export class Store {
         state.history.push({ time: s.time, enqueued: enq, dequeued: deq, dropped: drop })
         if (state.history.length > HISTORY) state.history.shift()
       }
+    }
+    if (s.pressure) {
+      let shed = 0
+      for (const e of s.pressure.shed) shed += e.count
+      rate('total', 'all', 'shed', shed)
     }
     for (const sem of s.semaphores) {
       serve(

@@ -1,5 +1,5 @@
 export { BeamlineError, InvalidOptionError, ListenError } from './errors.js'
-export { forEachSample, type MetricDef, type SampleSink, SNAPSHOT_METRICS } from './metrics.js'
+export { forEachSample, type MetricDef, metric, type SampleSink, SNAPSHOT_METRICS } from './metrics.js'
 export { type OtelInstruments, type OtelInstrumentsOptions, otelInstruments } from './otel-instruments.js'
 export {
   createPromMetric,

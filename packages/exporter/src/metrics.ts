@@ -16,7 +16,8 @@ export interface MetricDef {
   readonly otel: { readonly name: string; readonly unit: string }
 }
 
-function metric(
+/** A metric definition from its parts; `otel` is `[name, unit]` of the OpenTelemetry instrument. */
+export function metric(
   name: string,
   type: MetricDef['type'],
   labels: readonly string[],

@@ -1,0 +1,165 @@
+/**
+ * The top-mailboxes view shared by the status page (served as `/top-model.js` and run in the browser)
+ * and `beamline-sidecar top`: reading `/api/v1/snapshot`, per-mailbox rates between two polls, sort
+ * orders and number formats. It imports types only, erased at compile time, so that the browser can load it as is.
+ */
+import type { MailboxTopEntry, Snapshot } from '@beamline/exporter'
+import type { Timeline } from './timeline.js'
+
+/** The parts of `/api/v1/snapshot` the views read (see docs/snapshot-schema.md). */
+export interface ApiSnapshot {
+  readonly time: number
+  readonly intervalMs: number
+  readonly targets: readonly ApiTarget[]
+}
+
+/** `/api/v1/history`: one array per `TIMELINE_COLUMNS` entry, oldest point first. */
+export type ApiHistory = ReturnType<Timeline['toJSON']>
+
+export interface ApiTarget {
+  readonly target: string
+  readonly up: boolean
+  readonly reason: string | null
+  readonly service: string | null
+  readonly instance: string | null
+  readonly lastSuccessTime: number | null
+  readonly pollDurationSeconds: number
+  readonly snapshot: TargetSnapshot | null
+  /** kind → name → direction → window → per-second rate. */
+  readonly rates: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, RateWindows>>>>>>
+}
+
+export type RateWindows = Readonly<Partial<Record<'1s' | '10s' | '100s', number>>>
+
+/** A mailbox of the snapshot's top-N list. */
+export type TopMailbox = MailboxTopEntry
+
+/** What a target last answered: the exporter's snapshot document, as the sidecar relays it. */
+export type TargetSnapshot = Pick<
+  Snapshot,
+  'service' | 'instance' | 'time' | 'mailboxes' | 'semaphores' | 'pressure'
+>
+
+/** One line of the top table: a mailbox of one target, with its rates since the previous poll. */
+export interface MailboxRow {
+  readonly target: string
+  readonly instance: string
+  readonly name: string
+  readonly group: string
+  readonly length: number
+  readonly peak: number
+  readonly oldestAgeMs: number
+  /** Messages dropped (overflow and expired) and rejected since the mailbox was created. */
+  readonly lost: number
+  /** Per second since the previous poll; undefined for a mailbox that was not in the previous top. */
+  readonly inRate: number | undefined
+  readonly outRate: number | undefined
+}
+
+export const SORT_KEYS = ['length', 'peak', 'age', 'rate'] as const
+export type SortKey = (typeof SORT_KEYS)[number]
+
+/** Keys of `top` that select each order (also underlined in the page's column headers). */
+export const SORT_BY_KEY: Readonly<Record<string, SortKey>> = { l: 'length', p: 'peak', a: 'age', r: 'rate' }
+
+const LEVELS = ['ok', 'throttle', 'shed'] as const
+
+/** `ok`, `throttle` or `shed` for a pressure level. */
+export function levelName(level: number): string {
+  return LEVELS[level] ?? `level ${level}`
+}
+
+/**
+ * Turns successive snapshots into rows. A mailbox's rates come from its cumulative counters in this
+ * poll and the previous one (both are in each target's top list), divided by the time between the
+ * two snapshots on the service's clock; a restarted service (counters going back) gives no rate.
+ */
+export class MailboxRates {
+  private previous = new Map<string, { time: number; enqueued: number; dequeued: number }>()
+
+  update(api: ApiSnapshot): MailboxRow[] {
+    const rows: MailboxRow[] = []
+    const next = new Map<string, { time: number; enqueued: number; dequeued: number }>()
+    for (const t of api.targets) {
+      const s = t.snapshot
+      if (!t.up || !s?.mailboxes) continue
+      for (const m of s.mailboxes.top) {
+        const key = `${t.target}\0${m.group}\0${m.name}`
+        const before = this.previous.get(key)
+        next.set(key, { time: s.time, enqueued: m.enqueued, dequeued: m.dequeued })
+        const dt = before ? (s.time - before.time) / 1000 : 0
+        const ok =
+          before !== undefined && dt > 0 && m.enqueued >= before.enqueued && m.dequeued >= before.dequeued
+        rows.push({
+          target: t.target,
+          instance: s.instance,
+          name: m.name,
+          group: m.group,
+          length: m.length,
+          peak: m.peak,
+          oldestAgeMs: m.oldestAgeMs,
+          lost: m.dropped.overflow + m.dropped.expired + m.rejected,
+          inRate: ok ? (m.enqueued - before.enqueued) / dt : undefined,
+          outRate: ok ? (m.dequeued - before.dequeued) / dt : undefined,
+        })
+      }
+    }
+    // Only the mailboxes of this poll are kept: the map is bounded by the targets' top lists.
+    this.previous = next
+    return rows
+  }
+}
+
+const SORT_VALUE: Readonly<Record<SortKey, (r: MailboxRow) => number>> = {
+  length: (r) => r.length,
+  peak: (r) => r.peak,
+  age: (r) => r.oldestAgeMs,
+  rate: (r) => r.inRate ?? -1,
+}
+
+/** Longest (or highest peak, oldest, busiest) first; ties by length, then name, so rows do not jump. */
+export function sortRows(rows: readonly MailboxRow[], key: SortKey): MailboxRow[] {
+  const value = SORT_VALUE[key]
+  return [...rows].sort(
+    (a, b) => value(b) - value(a) || b.length - a.length || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  )
+}
+
+/** `1 234`, `12.3 k`, `4.5 M`: at most 6 characters. */
+export function formatCount(n: number): string {
+  if (!Number.isFinite(n)) return '–'
+  const a = Math.abs(n)
+  if (a < 10_000) return a < 10 && !Number.isInteger(n) ? n.toFixed(1) : Math.round(n).toLocaleString('en-US')
+  if (a < 1e6) return `${(n / 1e3).toFixed(a < 1e5 ? 1 : 0)} k`
+  if (a < 1e9) return `${(n / 1e6).toFixed(a < 1e8 ? 1 : 0)} M`
+  return `${(n / 1e9).toFixed(1)} G`
+}
+
+/** A rate per second, or `–` when unknown. */
+export function formatRate(n: number | undefined): string {
+  return n === undefined ? '–' : formatCount(n)
+}
+
+/** `0 ms`, `850 ms`, `12.5 s`, `3 min`, `2.1 h`. */
+export function formatAge(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '–'
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min`
+  return `${(ms / 3_600_000).toFixed(1)} h`
+}
+
+/** The 1 s rate of one counter of a target (`kind`, `name`, `direction` as in `rates`), if known. */
+export function rate1s(t: ApiTarget, kind: string, name: string, direction: string): number | undefined {
+  return t.rates[kind]?.[name]?.[direction]?.['1s']
+}
+
+/** One line for a target: what is pushing its pressure up, e.g. `queuedMessages 6 012 ≥ 5 000`. */
+export function pressureReasons(t: ApiTarget): string {
+  const reasons = t.snapshot?.pressure?.reasons ?? []
+  return reasons
+    .map(
+      (r) => `${r.signal} ${formatCount(r.value)} ≥ ${formatCount(r.value >= r.shed ? r.shed : r.throttle)}`,
+    )
+    .join(', ')
+}

@@ -1,0 +1,185 @@
+/**
+ * The status page in real Chromium (Debian's `chromium`, driven by playwright-core), served by the
+ * sidecar's command line polling a real service (fixtures/status-service.ts) and a target that is down.
+ *
+ * Invariants checked: every asset comes from the sidecar under a CSP of `script-src 'self'`; the page
+ * logs no console error and throws nothing; after data arrives every chart holds points and the queued
+ * and rate charts have their lines drawn on the canvas; the top table lists the service's mailboxes,
+ * hostile names as text (no element is created from them); the down target shows with its reason; a
+ * sidecar with no targets renders its empty states without errors; a sidecar that goes away is
+ * reported as unreachable. The screenshot goes to test-artifacts/status-page.png.
+ */
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+// (DOM types for the functions page.evaluate runs in the browser.)
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { MARKUP_NAME } from './fixtures/hostile-names.js'
+import { type SidecarProcess, startSidecarProcess } from './helpers.js'
+import { requireTool, type StatusRig, startStatusRig } from './status-helpers.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url))
+
+/** Opens `url` in a new page, recording console errors, page errors and requests to other origins. */
+async function open(browser: Browser, url: string): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
+  const problems: string[] = []
+  const origin = new URL(url).origin
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`)
+  })
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
+  page.on('request', (r) => {
+    if (!r.url().startsWith(origin) && !r.url().startsWith('data:'))
+      problems.push(`off-origin request: ${r.url()}`)
+  })
+  page.on('dialog', (d) => {
+    problems.push(`dialog: ${d.message()}`)
+    void d.dismiss()
+  })
+  const res = await page.goto(url)
+  assert.equal(res?.status(), 200)
+  return { page, problems }
+}
+
+/** Pixels of the chart's canvas within a small distance of `hex` (its line colour). */
+function linePixels(page: Page, chartId: string, hex: string): Promise<number> {
+  return page.evaluate(
+    ([id, color]) => {
+      const canvas = document.querySelector<HTMLCanvasElement>(`#${id} canvas`)!
+      const ctx = canvas.getContext('2d')!
+      const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height)
+      const [r, g, b] = [1, 3, 5].map((i) => Number.parseInt(color.slice(i, i + 2), 16))
+      let n = 0
+      for (let i = 0; i < data.length; i += 4) {
+        if (
+          data[i + 3]! > 200 &&
+          Math.abs(data[i]! - r!) + Math.abs(data[i + 1]! - g!) + Math.abs(data[i + 2]! - b!) < 40
+        )
+          n++
+      }
+      return n
+    },
+    [chartId, hex] as const,
+  )
+}
+
+describe('status page in Chromium', () => {
+  let browser: Browser | undefined
+  let rig: StatusRig | undefined
+  let empty: SidecarProcess | undefined
+
+  before(async () => {
+    // Without Chromium each test skips (or fails under CI) on its own.
+    if (!existsSync(CHROMIUM)) return
+    rig = await startStatusRig()
+    // playwright gives every launch a fresh temporary profile.
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    })
+  })
+
+  after(async () => {
+    await browser?.close()
+    await rig?.close()
+    if (empty?.child.exitCode === null) empty.child.kill('SIGTERM')
+  })
+
+  it('draws live charts and lists the mailboxes, targets and semaphores', async (t) => {
+    if (!requireTool(t, CHROMIUM, 'chromium') || !browser || !rig) return
+    const { page, problems } = await open(browser, `${rig.sidecar.url}/`)
+
+    const csp = await (await fetch(`${rig.sidecar.url}/`)).headers.get('content-security-policy')
+    assert.match(csp ?? '', /script-src 'self'/)
+    assert.match(csp ?? '', /default-src 'none'/)
+
+    // Points arrive once per poll (500 ms): wait for a few, then for the lines to be on the canvas.
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll<HTMLElement>('.uplot')].every((u) => Number(u.dataset['points']) >= 6),
+      undefined,
+      { timeout: 30_000 },
+    )
+    const points = await page.$$eval('.uplot', (els) =>
+      els.map((e) => Number((e as HTMLElement).dataset['points'])),
+    )
+    assert.equal(points.length, 3)
+    assert.ok((await linePixels(page, 'chart-queued', '#2563eb')) > 50, 'queued line drawn')
+    assert.ok((await linePixels(page, 'chart-rates', '#0891b2')) > 50, 'enqueued line drawn')
+
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('#mailboxes td.name')].some((td) => td.textContent === 'session:alice'),
+    )
+    const names = await page.$$eval('#mailboxes tbody tr td:first-child', (tds) =>
+      tds.map((td) => td.textContent),
+    )
+    for (const n of ['session:alice', 'session:bob', 'session:carol', 'push:apns', 'push:fcm', MARKUP_NAME])
+      assert.ok(names.includes(n), `${n} listed in ${JSON.stringify(names)}`)
+    // Longest first: alice falls behind by 400 messages a second.
+    assert.equal(names[0], 'session:alice')
+    assert.equal(await page.locator('#mailboxes img, #targets img, #semaphores img').count(), 0)
+
+    const targets = await page.$$eval('#targets tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''))
+    assert.equal(targets.length, 2)
+    assert.ok(targets.some((r) => r.includes('chat-fixture') && r.includes('up')))
+    assert.ok(targets.some((r) => r.includes(rig!.deadTarget) && r.includes('down')))
+    assert.equal(await page.locator('#t-targets').innerText(), '1 of 2')
+    assert.equal(await page.locator('#t-targets-sub').innerText(), '1 down')
+    assert.match(await page.locator('#semaphores tbody').innerText(), /db[\s\S]*\/ 8/)
+
+    // Sorting by key and by header button.
+    await page.keyboard.press('p')
+    assert.equal(await page.getAttribute('button[data-sort="peak"]', 'aria-pressed'), 'true')
+    await page.click('button[data-sort="length"]')
+    assert.equal(await page.getAttribute('button[data-sort="length"]', 'aria-pressed'), 'true')
+
+    // Let pressure build up a little so the picture shows it, then keep the screenshot.
+    await page.waitForFunction(() => document.querySelector('#t-level')?.textContent !== 'ok', undefined, {
+      timeout: 15_000,
+    })
+    mkdirSync(ARTIFACTS, { recursive: true })
+    await page.screenshot({ path: join(ARTIFACTS, 'status-page.png'), fullPage: true })
+    assert.deepEqual(problems, [])
+    await page.close()
+  })
+
+  it('works with no targets, and says so when the sidecar goes away', async (t) => {
+    if (!requireTool(t, CHROMIUM, 'chromium') || !browser) return
+    empty = await startSidecarProcess(['--interval-ms', '500'])
+    const { page, problems } = await open(browser, `${empty.url}/`)
+    await page.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'live')
+    await page.waitForFunction(
+      () => Number(document.querySelector<HTMLElement>('.uplot')?.dataset['points']) >= 2,
+    )
+    assert.match(await page.locator('#targets tbody').innerText(), /No targets/)
+    assert.match(await page.locator('#mailboxes tbody').innerText(), /No mailboxes/)
+    assert.equal(await page.locator('#t-targets').innerText(), '0 of 0')
+    assert.deepEqual(problems, [])
+
+    empty.child.kill('SIGTERM')
+    await page.waitForFunction(
+      () => document.querySelector('#conn')?.getAttribute('data-state') === 'error',
+      undefined,
+      {
+        timeout: 15_000,
+      },
+    )
+    assert.match(await page.locator('#conn').innerText(), /unreachable/)
+    await page.close()
+  })
+})
