@@ -133,7 +133,7 @@ for (const major of majors) {
 
     test('stress: random delays, aborts and timeouts keep the limit and the accounting exact', async () => {
       const server = await startServer((_req, res) => {
-        setTimeout(() => res.end('ok'), Math.random() * 20)
+        setTimeout(() => res.end('ok'), 5 + Math.random() * 30)
       })
       const b = bulkhead({ maxConcurrent: 5, maxQueued: 15, queueTimeoutMs: 40 })
       const wire = wireCounter()
