@@ -27,14 +27,17 @@
  *   slot i (Int32 index 16 + 16·i; Float64 index 8 + 8·i)
  *   +0  STATE     Int32   FREE 0, CLAIMING 1, MAILBOX 2, OBSERVED 3   claimer / owner: CAS, Atomics.store
  *   +4  GROUP     Int32   group id                                     claimer, before STATE is published
- *   +8  LENGTH    Int32   items queued now (observed: last sample)     owner, plain
- *  +12  PEAK      Int32   highest LENGTH                               owner, plain
+ *   +8  LENGTH    Int32   observed queue: last sample. Unused (0) in a mailbox's slot, whose length is
+ *                         derived: ENQUEUED − DEQUEUED − OVERFLOW − EXPIRED (see queuedOf)
+ *                                                                      owner, plain
+ *  +12  PEAK      Int32   highest length                               owner, plain
  *  +16  ENQUEUED  Float64 items accepted                               owner, plain
  *  +24  DEQUEUED  Float64 items handed to consumers                    owner, plain
  *  +32  REJECTED  Float64 pushes refused ('reject' when full)          owner, plain
  *  +40  OVERFLOW  Float64 accepted items evicted ('drop-oldest')       owner, plain
  *  +48  EXPIRED   Float64 accepted items dropped for age (maxAgeMs or overload)   owner, plain
- *  +56  HEAD_TS   Float64 enqueue time of the oldest item, ms since the epoch (timeOrigin + now); 0 if empty
+ *  +56  HEAD_TS   Float64 enqueue time of the oldest item, ms since the epoch (timeOrigin + now); stale
+ *                         while the mailbox is empty (readers check the length), 0 in an observed slot
  *                                                                      owner, plain
  *
  *   slot meta i (Int32 index META/4 + 4·i)
@@ -73,6 +76,14 @@
  *    8-byte move on x64 and arm64, which those ISAs perform atomically. 64-bit counters are needed
  *    because a busy mailbox passes 2^31 items within hours. Atomics on these fields would cost a
  *    locked instruction per push and BigInt boxing for 64 bits; plain stores cost ~1 ns.
+ *  - A mailbox stores no length: a push stores ENQUEUED, a shift DEQUEUED, and readers derive the
+ *    length, so it is exact by construction whenever the owner is quiescent (the accounting identity
+ *    cannot be broken by a missed store) and the hot path saves a store per operation. Readers load
+ *    ENQUEUED first: the other counters only grow, so a read racing the owner can only under-count
+ *    the length at that first load (clamped at 0), never report items that were not there.
+ *  - HEAD_TS is stored only when it changes (items pushed in one burst share a coarse timestamp), and
+ *    before the counter of the same operation, so a reader that sees a push counted sees its time
+ *    (on x64's TSO; elsewhere the age may lag by one operation, like every other field).
  *  - Each slot is one 64-byte cache line (the buffer is page aligned and the header is 64 bytes), so
  *    owners in different threads never write the same line: no false sharing on the hot path.
  *  - STATE, GEN, HIGH_WATER, the group lock and the group-level counters have several writers, so they
@@ -81,7 +92,7 @@
  */
 
 /** Bumped whenever the byte layout changes, so that attach() refuses a handle from another version. */
-export const LAYOUT_VERSION = 1
+export const LAYOUT_VERSION = 2
 export const HANDLE_KIND = 'beamline.mailbox-registry'
 
 export const HEADER_BYTES = 64
@@ -163,6 +174,21 @@ export function regions(capacity: number, maxGroups: number, nameBytes: number):
 /** Shared bytes one slot costs, whatever it holds. */
 export function bytesPerSlot(nameBytes: number): number {
   return SLOT_BYTES + META_BYTES + nameBytes
+}
+
+/**
+ * Items queued in a mailbox, from its counters (clamped at 0: a read that races the owner may see a
+ * later DEQUEUED than ENQUEUED). Observed queues store their length in LENGTH instead.
+ */
+export function queuedOf(enqueued: number, dequeued: number, overflowed: number, expired: number): number {
+  return Math.max(0, enqueued - dequeued - overflowed - expired)
+}
+
+/** Items queued in the live slot at Int32 index `s` whose STATE is `state` (MAILBOX or OBSERVED). */
+export function slotLength(i32: Int32Array, f64: Float64Array, s: number, state: number): number {
+  if (state === OBSERVED) return i32[s + LENGTH]!
+  const f = s >> 1
+  return queuedOf(f64[f + ENQUEUED]!, f64[f + DEQUEUED]!, f64[f + OVERFLOW]!, f64[f + EXPIRED]!)
 }
 
 /** Int32 index of slot `i`; its Float64 index is half of it. */

@@ -16,7 +16,7 @@ import {
   numberOption,
   warnOnce,
 } from '@beamline/core'
-import { coarseNow, preciseNow } from './clock.js'
+import { coarseClock, preciseNow } from './clock.js'
 import { type BatchHandler, type ConsumeOptions, type Consumer, consumeSettings, Pump } from './consumer.js'
 import { MailboxClosedError } from './errors.js'
 import {
@@ -25,7 +25,6 @@ import {
   EXPIRED,
   GROUP_COUNTER,
   HEAD_TS,
-  LENGTH,
   OVERFLOW,
   PEAK,
   REJECTED,
@@ -116,16 +115,35 @@ export interface MailboxSettings<T> {
   onDrop: ((item: T, reason: DropReason) => void) | undefined
 }
 
-export const MAX_CAPACITY = 2 ** 30
+export const MAX_CAPACITY = 1 << 30
 const DEFAULT_CAPACITY = 10_000
 /** A drained mailbox gives back ring storage larger than this, so one burst does not pin memory. */
 const KEEP_STORAGE = 1024
 const FIRST_STORAGE = 8
+/** At most this many consecutive items of a mailbox share a timestamp (a power of two). */
+const MARK_SPAN = 1024
 const EMPTY = Symbol('empty')
-const NO_TIMESTAMPS = new Float64Array(0)
-/** Where a mailbox without a slot (or a released one) stores its hot-path statistics: nobody reads it. */
-const SCRATCH_I32 = new Int32Array(4)
-const SCRATCH_F64 = new Float64Array(8)
+/*
+ * Every field the fast paths read is initialised with a value of its final type: a field that starts
+ * as undefined (a bare class field declaration) is stored generically, and each read then pays a type
+ * check.
+ */
+const NO_FLOATS = new Float64Array(0)
+/** A module constant (an import would cost a check per use): the JIT embeds the object. */
+const clock = coarseClock
+/** Where a mailbox without a slot (or a released one) stores its peak: nobody reads it. */
+const SCRATCH_I32 = new Int32Array(PEAK + 1)
+/*
+ * A mailbox's counters, as indices into its #counters view: the slot's Float64 fields from ENQUEUED
+ * to HEAD_TS (./layout.ts). Module constants, so the JIT folds them into the hot path's stores.
+ */
+const COUNTERS = HEAD_TS - ENQUEUED + 1
+const AT_ENQUEUED = 0
+const AT_DEQUEUED = DEQUEUED - ENQUEUED
+const AT_REJECTED = REJECTED - ENQUEUED
+const AT_OVERFLOW = OVERFLOW - ENQUEUED
+const AT_EXPIRED = EXPIRED - ENQUEUED
+const AT_HEAD_TS = HEAD_TS - ENQUEUED
 
 export function mailboxSettings<T>(
   options: MailboxOptions<T> | undefined,
@@ -179,34 +197,68 @@ export class Mailbox<T> implements AsyncIterable<T> {
   readonly #groupId: number
   /** Registry slot, or -1 when the registry was full: statistics then go to group-only counters. */
   #slot: number
-  #i32: Int32Array
-  #f64: Float64Array
-  /** Int32 index of the slot (0 in the scratch arrays). */
-  #s: number
-  /** Float64 index of the slot. */
-  #f: number
   readonly #groupOnly: boolean
   readonly #maxAgeMs: number
   readonly #targetMs: number
   readonly #intervalMs: number
   readonly #expiring: boolean
   readonly #onDrop: ((item: T, reason: DropReason) => void) | undefined
+  /*
+   * The fast paths (push and shift of a mailbox with a slot, no age limit and nobody waiting) are one
+   * compare away from their slow paths: every mode is folded into a number, set at construction and
+   * whenever the mode changes (close, a waiter arrives or leaves).
+   */
+  /**
+   * push() takes the fast path while length < #limit: the smaller of capacity and the storage size,
+   * or 0 when closed, group-only or awaited (a consumer waits for the next push).
+   */
+  #limit = 0
+  /**
+   * shift() takes the fast path while length > #floor: 0; 1 when taking the last item has work to do
+   * (closed: free the slot; storage to give back); MAX_CAPACITY for group-only or expiring mailboxes.
+   */
+  #floor = 0
+  /**
+   * The counters (AT_*), where every thread reads them: a view of this mailbox's slot, so the hot path
+   * counts with one read-modify-write at a constant index and keeps no copy. The view (~90 B) is made
+   * at the first push, so idle mailboxes do not pay for it; until then this is empty (stores into it
+   * are no-ops, reads are undefined, and the slot's counters are still 0). A mailbox without a slot
+   * (or whose slot was freed) counts in a private array instead.
+   */
+  #counters: Float64Array = NO_FLOATS
+  /** Where the peak goes: the registry's Int32 view at #peakAt, or scratch. Written only on a new peak. */
+  #i32: Int32Array = SCRATCH_I32
+  #peakAt = PEAK
+  /*
+   * The ring: item number n (counted from 0 at creation, wrapping as an int32) is at #items[n & #mask].
+   * #head is the number of the oldest item, #tail the number the next push gets; length = tail - head.
+   */
   #items: (T | undefined)[] = []
-  #ts: Float64Array = NO_TIMESTAMPS
+  /** Storage size: #items.length, a power of two (or 0). */
+  #room = 0
   #mask = 0
   #head = 0
-  #len = 0
+  #tail = 0
+  /*
+   * Enqueue times. Items pushed in one synchronous run of JavaScript share a coarse timestamp, so a
+   * time is stored per run of items (a mark), not per item: #marks is a ring of (first item number,
+   * time) pairs for the items behind the head's run; #headTime is the head's time. A push checks one
+   * epoch (and starts a new mark every MARK_SPAN items); a shift compares its new head with #nextMark.
+   */
+  #headTime = 0.5
+  #lastTime = 0.5
+  #epoch = -1
+  #marks: Float64Array = NO_FLOATS
+  #markFirst = 0
+  #markCount = 0
+  /** Item number where the next mark starts; while there is none, a number the head cannot reach soon. */
+  #nextMark = -1
   #peak = 0
-  #enqueued = 0
-  #dequeued = 0
-  #rejected = 0
-  #overflowed = 0
-  #expired = 0
   /** CoDel: when the head's sojourn first went above target, plus intervalMs; 0 when below. */
   #firstAbove = 0
   #closed = false
   #released = false
-  #waiters: (() => void)[] = []
+  #waiters: (() => void)[] | undefined
 
   /** @internal */
   constructor(
@@ -232,20 +284,26 @@ export class Mailbox<T> implements AsyncIterable<T> {
     this.#groupOnly = this.#slot < 0
     if (this.#groupOnly) {
       table.enterGroupOnly(this.#groupId)
-      this.#i32 = SCRATCH_I32
-      this.#f64 = SCRATCH_F64
-      this.#s = 0
+      this.#counters = new Float64Array(COUNTERS)
     } else {
       this.#i32 = table.i32
-      this.#f64 = table.f64
-      this.#s = slotIndex(this.#slot)
+      this.#peakAt = slotIndex(this.#slot) + PEAK
     }
-    this.#f = this.#s >> 1
+    this.#updateModes()
+  }
+
+  /** Recomputes #limit and #floor after what they fold in changed. */
+  #updateModes(): void {
+    const room = this.#room
+    this.#limit =
+      this.#closed || this.#groupOnly || this.#waiters !== undefined ? 0 : Math.min(this.capacity, room)
+    this.#floor =
+      this.#groupOnly || this.#expiring ? MAX_CAPACITY : this.#closed || room > KEEP_STORAGE ? 1 : 0
   }
 
   /** Items queued now. */
   get length(): number {
-    return this.#len
+    return (this.#tail - this.#head) | 0
   }
 
   /** True after close(); items may still be queued (see `length`). */
@@ -263,21 +321,30 @@ export class Mailbox<T> implements AsyncIterable<T> {
    * `'reject'`; never throws because the mailbox is full. Throws ERR_BEAMLINE_MAILBOX_CLOSED after close().
    */
   push(item: T): boolean {
-    if (this.#closed) throw new MailboxClosedError(this.name)
-    if (this.#len >= this.capacity) return this.#pushFull(item)
-    this.#append(item)
+    // Timestamp first, so that no value is live across the (rare) call: the JIT then spills nothing.
+    if (this.#epoch !== clock.epoch || (this.#tail & (MARK_SPAN - 1)) === 0) this.#mark()
+    const tail = this.#tail
+    if (((tail - this.#head) | 0) >= this.#limit) return this.#pushSlow(item)
+    this.#append(item, tail)
     return true
   }
 
   /** Removes and returns the oldest item, first dropping expired or shed ones; undefined when empty. */
   shift(): T | undefined {
-    const item = this.#take()
-    return item === EMPTY ? undefined : item
+    const head = this.#head
+    const len = (this.#tail - head) | 0
+    if (len <= this.#floor) {
+      const item = this.#take()
+      return item === EMPTY ? undefined : item
+    }
+    const item = this.#unlink(head)
+    this.#counters[AT_DEQUEUED]++
+    return item
   }
 
   /** The oldest item without removing it (expiry is not applied); undefined when empty. */
   peek(): T | undefined {
-    return this.#len === 0 ? undefined : this.#items[this.#head]
+    return this.length === 0 ? undefined : this.#items[this.#head & this.#mask]
   }
 
   /** Removes and returns up to `max` items, oldest first (expired or shed ones are dropped, not returned). */
@@ -297,22 +364,25 @@ export class Mailbox<T> implements AsyncIterable<T> {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    this.#updateModes()
     this.#wakeAll()
-    if (this.#len === 0) this.#release()
+    if (this.length === 0) this.#release()
   }
 
   stats(): MailboxStats {
-    const len = this.#len
+    const len = this.length
+    const counters = this.#counters
+    // Before the first push the view does not exist yet (`?? 0`).
     return {
       name: this.name,
       group: this.group,
       length: len,
       peak: this.#peak,
-      enqueued: this.#enqueued,
-      dequeued: this.#dequeued,
-      rejected: this.#rejected,
-      dropped: { overflow: this.#overflowed, expired: this.#expired },
-      oldestAgeMs: len === 0 ? 0 : Math.max(0, preciseNow() - this.#ts[this.#head]!),
+      enqueued: counters[AT_ENQUEUED] ?? 0,
+      dequeued: counters[AT_DEQUEUED] ?? 0,
+      rejected: counters[AT_REJECTED] ?? 0,
+      dropped: { overflow: counters[AT_OVERFLOW] ?? 0, expired: counters[AT_EXPIRED] ?? 0 },
+      oldestAgeMs: len === 0 ? 0 : Math.max(0, preciseNow() - this.#headTime),
     }
   }
 
@@ -355,52 +425,126 @@ export class Mailbox<T> implements AsyncIterable<T> {
   }
 
   #take(): T | typeof EMPTY {
-    if (this.#len === 0) return EMPTY
+    if (this.length === 0) return EMPTY
     if (this.#expiring) {
-      this.#expire(coarseNow())
-      if (this.#len === 0) return EMPTY
+      this.#expire(clock.now())
+      if (this.length === 0) return EMPTY
     }
     return this.#removeHead(DEQUEUED)
   }
 
-  /** push() into a full mailbox: expire what can be, then apply the overflow mode. */
-  #pushFull(item: T): boolean {
-    if (this.#expiring) this.#expire(coarseNow())
-    if (this.#len < this.capacity) {
-      this.#append(item)
-      return true
+  /** push() off the fast path: closed, full, storage full, group-only, or a consumer is waiting. */
+  #pushSlow(item: T): boolean {
+    if (this.#closed) throw new MailboxClosedError(this.name)
+    if (this.length >= this.capacity) {
+      // Expire what can be, then apply the overflow mode.
+      if (this.#expiring) this.#expire(clock.now())
+      if (this.length >= this.capacity) {
+        if (this.overflow === 'reject') {
+          this.#counters[AT_REJECTED]++
+          if (this.#groupOnly) this.#groupMoved(REJECTED + GROUP_COUNTER, this.length, this.length)
+          return false
+        }
+        const evicted = this.#removeHead(OVERFLOW)
+        this.#add(item)
+        this.#dropped(evicted, 'overflow')
+        return true
+      }
     }
-    if (this.overflow === 'reject') {
-      this.#f64[this.#f + REJECTED] = ++this.#rejected
-      if (this.#groupOnly) this.#groupMoved(REJECTED + GROUP_COUNTER, this.#len, this.#len)
-      return false
-    }
-    const evicted = this.#removeHead(OVERFLOW)
-    this.#append(item)
-    this.#dropped(evicted, 'overflow')
+    this.#add(item)
     return true
   }
 
-  #append(item: T): void {
-    const len = this.#len
-    if (len === this.#items.length) this.#grow()
-    const now = coarseNow()
-    const i = (this.#head + len) & this.#mask
-    this.#items[i] = item
-    this.#ts[i] = now
-    this.#len = len + 1
-    this.#i32[this.#s + LENGTH] = len + 1
-    this.#f64[this.#f + ENQUEUED] = ++this.#enqueued
-    if (len === 0) this.#f64[this.#f + HEAD_TS] = now
-    if (len + 1 > this.#peak) this.#i32[this.#s + PEAK] = this.#peak = len + 1
+  /** Appends with what the fast path leaves to the slow one: growth, group-only accounting, waking. */
+  #add(item: T): void {
+    const len = this.length
+    if (this.#counters === NO_FLOATS) this.#viewSlot()
+    if (len === this.#room) this.#grow()
+    this.#append(item, this.#tail)
     if (this.#groupOnly) this.#groupMoved(ENQUEUED + GROUP_COUNTER, len, len + 1)
-    if (this.#waiters.length !== 0) this.#wakeAll()
+    this.#wakeAll()
+  }
+
+  /** Makes the view of this mailbox's slot counters, at its first push. */
+  #viewSlot(): void {
+    const f = slotIndex(this.#slot) >> 1
+    this.#counters = new Float64Array(this.#table.buffer, (f + ENQUEUED) * 8, COUNTERS)
+    // A push's timestamp is taken before it reaches here: store it, it was not stored in the empty view.
+    this.#counters[AT_HEAD_TS] = this.#headTime
+  }
+
+  /** Appends `item` as item number `tail` (length < capacity and < storage) and publishes the counts. */
+  #append(item: T, tail: number): void {
+    const len = (tail - this.#head) | 0
+    this.#items[tail & this.#mask] = item
+    this.#tail = (tail + 1) | 0
+    this.#counters[AT_ENQUEUED]++
+    if (len >= this.#peak) this.#i32[this.#peakAt] = this.#peak = len + 1
+  }
+
+  /**
+   * Timestamps the next item to be pushed and the ones after it: the head's time if the mailbox is
+   * empty, else a new mark (unless the time has not changed; a mark whose item is then refused is
+   * harmless: the next accepted item gets its number). At a MARK_SPAN boundary the clock is read
+   * precisely, so a long synchronous burst still gets fresh times.
+   */
+  #mark(): void {
+    const tail = this.#tail
+    const now = (tail & (MARK_SPAN - 1)) === 0 ? clock.refresh() : clock.now()
+    this.#epoch = clock.epoch
+    if (tail === this.#head) {
+      this.#setHeadTime(now)
+    } else if (now !== this.#lastTime) {
+      let marks = this.#marks
+      if (this.#markCount * 2 === marks.length) marks = this.#growMarks()
+      const at = ((this.#markFirst + this.#markCount) * 2) & (marks.length - 1)
+      marks[at] = tail
+      marks[at + 1] = now
+      if (this.#markCount++ === 0) this.#nextMark = tail
+    }
+    this.#lastTime = now
+  }
+
+  /** Publishes the head's enqueue time (before the counter of the same operation, see ./layout.ts). */
+  #setHeadTime(time: number): void {
+    if (time === this.#headTime) return
+    this.#headTime = time
+    this.#counters[AT_HEAD_TS] = time
+  }
+
+  /** Item number `head` just became the head and starts the oldest mark: take that mark's time. */
+  #passMark(head: number): void {
+    const marks = this.#marks
+    const at = (this.#markFirst * 2) & (marks.length - 1)
+    if (this.#markCount === 0 || marks[at] !== head) {
+      // Not a mark: #nextMark held its "none" value and the item numbers wrapped around to it.
+      this.#nextMark = (head - 1) | 0
+      return
+    }
+    this.#setHeadTime(marks[at + 1]!)
+    this.#markFirst = (this.#markFirst + 1) & ((marks.length >> 1) - 1)
+    this.#markCount--
+    this.#nextMark = this.#markCount === 0 ? (head - 1) | 0 : marks[(at + 2) & (marks.length - 1)]!
+  }
+
+  #growMarks(): Float64Array {
+    const old = this.#marks
+    const pairs = old.length >> 1
+    const marks = new Float64Array(pairs === 0 ? 8 : old.length * 2)
+    for (let k = 0; k < this.#markCount; k++) {
+      const from = ((this.#markFirst + k) * 2) & (old.length - 1)
+      marks[k * 2] = old[from]!
+      marks[k * 2 + 1] = old[from + 1]!
+    }
+    this.#marks = marks
+    this.#markFirst = 0
+    return marks
   }
 
   /** Drops expired items at the head, then applies CoDel to the new head. */
   #expire(now: number): void {
-    while (this.#len > 0) {
-      const sojourn = now - this.#ts[this.#head]!
+    while (this.length > 0) {
+      const sojourn = now - this.#headTime
       let reason: DropReason
       if (sojourn > this.#maxAgeMs) reason = 'expired'
       else if (sojourn <= this.#targetMs) {
@@ -415,23 +559,28 @@ export class Mailbox<T> implements AsyncIterable<T> {
     }
   }
 
+  /** Removes item number `head` (the head of a non-empty mailbox) without counting it. */
+  #unlink(head: number): T {
+    const i = head & this.#mask
+    const items = this.#items
+    const item = items[i] as T
+    items[i] = undefined
+    const next = (head + 1) | 0
+    this.#head = next
+    if (next === this.#nextMark) this.#passMark(next)
+    return item
+  }
+
   /**
    * Removes the head and counts it in `field`: DEQUEUED when handed out, OVERFLOW or EXPIRED when
    * dropped (the caller then calls onDrop).
    */
   #removeHead(field: typeof DEQUEUED | typeof OVERFLOW | typeof EXPIRED): T {
-    const h = this.#head
-    const item = this.#items[h] as T
-    this.#items[h] = undefined
-    const head = (h + 1) & this.#mask
-    this.#head = head
-    const len = --this.#len
-    this.#i32[this.#s + LENGTH] = len
-    this.#f64[this.#f + field] =
-      field === DEQUEUED ? ++this.#dequeued : field === OVERFLOW ? ++this.#overflowed : ++this.#expired
-    this.#f64[this.#f + HEAD_TS] = len === 0 ? 0 : this.#ts[head]!
-    if (this.#groupOnly) this.#groupMoved(field + GROUP_COUNTER, len + 1, len)
-    if (len === 0) this.#emptied()
+    const len = this.length
+    const item = this.#unlink(this.#head)
+    this.#counters[field === DEQUEUED ? AT_DEQUEUED : field === OVERFLOW ? AT_OVERFLOW : AT_EXPIRED]++
+    if (this.#groupOnly) this.#groupMoved(field + GROUP_COUNTER, len, len - 1)
+    if (len === 1) this.#emptied()
     return item
   }
 
@@ -449,31 +598,31 @@ export class Mailbox<T> implements AsyncIterable<T> {
     }
   }
 
+  /** The mailbox just became empty (after its counters were published). */
   #emptied(): void {
     this.#firstAbove = 0
-    if (this.#items.length > KEEP_STORAGE) {
+    if (this.#room > KEEP_STORAGE) {
       this.#items = []
-      this.#ts = NO_TIMESTAMPS
-      this.#head = 0
+      this.#room = 0
       this.#mask = 0
+      this.#updateModes()
     }
+    if (this.#marks.length > KEEP_STORAGE) this.#marks = NO_FLOATS
     if (this.#closed) this.#release()
   }
 
+  /** Doubles the ring (items keep their numbers, so each moves to `number & newMask`). */
   #grow(): void {
-    const old = this.#items.length
-    const size = old === 0 ? Math.min(FIRST_STORAGE, ceilPow2(this.capacity)) : old * 2
-    const items = new Array<T | undefined>(size)
-    const ts = new Float64Array(size)
-    for (let k = 0; k < this.#len; k++) {
-      const i = (this.#head + k) & this.#mask
-      items[k] = this.#items[i]
-      ts[k] = this.#ts[i]!
-    }
+    const old = this.#items
+    const size = this.#room === 0 ? Math.min(FIRST_STORAGE, ceilPow2(this.capacity)) : this.#room * 2
+    // Filled, not holey: reading a packed array needs no hole check.
+    const items = Array.from<T | undefined>({ length: size })
+    const mask = size - 1
+    for (let n = this.#head; n !== this.#tail; n = (n + 1) | 0) items[n & mask] = old[n & this.#mask]
     this.#items = items
-    this.#ts = ts
-    this.#head = 0
-    this.#mask = size - 1
+    this.#room = size
+    this.#mask = mask
+    this.#updateModes()
   }
 
   /** Group-only accounting of one counted event that moved the length from `before` to `after`. */
@@ -492,22 +641,30 @@ export class Mailbox<T> implements AsyncIterable<T> {
     if (this.#groupOnly) {
       this.#table.leaveGroupOnly(this.#groupId)
     } else {
+      // A private copy first: stats() keeps reporting this mailbox's counts after the slot is reused.
+      this.#counters = this.#counters.slice()
+      this.#i32 = SCRATCH_I32
+      this.#peakAt = PEAK
       this.#table.retire(this.#slot)
       this.#slot = -1
-      this.#i32 = SCRATCH_I32
-      this.#f64 = SCRATCH_F64
-      this.#s = 0
-      this.#f = 0
     }
   }
 
   #wait(): Promise<void> {
-    return new Promise<void>((resolve) => this.#waiters.push(resolve))
+    return new Promise<void>((resolve) => {
+      if (this.#waiters === undefined) {
+        this.#waiters = []
+        this.#updateModes()
+      }
+      this.#waiters.push(resolve)
+    })
   }
 
   #wakeAll(): void {
     const waiters = this.#waiters
-    this.#waiters = []
+    if (waiters === undefined) return
+    this.#waiters = undefined
+    this.#updateModes()
     for (const wake of waiters) wake()
   }
 }

@@ -33,6 +33,7 @@ import {
   OVERFLOW_NAMES,
   OVERFLOW_TOTAL,
   PEAK,
+  queuedOf,
   R_DEQUEUED,
   R_ENQUEUED,
   R_EXPIRED,
@@ -45,6 +46,7 @@ import {
   SLOT_BYTES,
   STATE,
   slotIndex,
+  slotLength,
   U_MAILBOXES,
   U_NONEMPTY,
   U_QUEUED,
@@ -286,7 +288,25 @@ export class MailboxRegistry {
       if (state < MAILBOX) continue
       const g = i32[s + GROUP]!
       mailboxes[g]!++
-      const len = i32[s + LENGTH]!
+      let len: number
+      if (state === OBSERVED) {
+        observed++
+        len = i32[s + LENGTH]!
+      } else {
+        // A mailbox's length is derived from its counters (see ./layout.ts).
+        const f = s >> 1
+        const c = g * 5
+        const enqueued = f64[f + ENQUEUED]!
+        const dequeued = f64[f + DEQUEUED]!
+        const overflowed = f64[f + OVERFLOW]!
+        const expired = f64[f + EXPIRED]!
+        counts[c]! += enqueued
+        counts[c + 1]! += dequeued
+        counts[c + 2]! += f64[f + REJECTED]!
+        counts[c + 3]! += overflowed
+        counts[c + 4]! += expired
+        len = queuedOf(enqueued, dequeued, overflowed, expired)
+      }
       if (len > 0) {
         queued[g]! += len
         nonEmpty[g]!++
@@ -296,17 +316,6 @@ export class MailboxRegistry {
           best = slot
         }
       }
-      if (state === OBSERVED) {
-        observed++
-        continue
-      }
-      const f = s >> 1
-      const c = g * 5
-      counts[c]! += f64[f + ENQUEUED]!
-      counts[c + 1]! += f64[f + DEQUEUED]!
-      counts[c + 2]! += f64[f + REJECTED]!
-      counts[c + 3]! += f64[f + OVERFLOW]!
-      counts[c + 4]! += f64[f + EXPIRED]!
     }
     const stats: RegistryStats = {
       totalQueued: 0,
@@ -377,8 +386,9 @@ export class MailboxRegistry {
     const limit = table.scanLimit
     const step = SLOT_BYTES >> 2
     for (let slot = 0, s = slotIndex(0); slot < limit && n > 0; slot++, s += step) {
-      if (i32[s + STATE]! < MAILBOX) continue
-      const len = i32[s + LENGTH]!
+      const state = i32[s + STATE]!
+      if (state < MAILBOX) continue
+      const len = slotLength(i32, f64, s, state)
       if (len === 0 || (lengths.length === n && len <= lengths[n - 1]!)) continue
       let k = lengths.length
       while (k > 0 && lengths[k - 1]! < len) k--
@@ -396,17 +406,25 @@ export class MailboxRegistry {
       if (name === undefined) continue
       const s = slotIndex(slot)
       const f = s >> 1
+      const state = i32[s + STATE]!
+      const enqueued = f64[f + ENQUEUED]!
+      const dequeued = f64[f + DEQUEUED]!
+      const overflowed = f64[f + OVERFLOW]!
+      const expired = f64[f + EXPIRED]!
+      // Derived from this row's own counters (see slotLength), so the row's identity holds.
+      const length = state === OBSERVED ? i32[s + LENGTH]! : queuedOf(enqueued, dequeued, overflowed, expired)
       const headTs = f64[f + HEAD_TS]!
       rows.push({
         name,
         group: table.groupName(i32[s + GROUP]!),
-        length: i32[s + LENGTH]!,
+        length,
         peak: i32[s + PEAK]!,
-        enqueued: f64[f + ENQUEUED]!,
-        dequeued: f64[f + DEQUEUED]!,
+        enqueued,
+        dequeued,
         rejected: f64[f + REJECTED]!,
-        dropped: { overflow: f64[f + OVERFLOW]!, expired: f64[f + EXPIRED]! },
-        oldestAgeMs: headTs === 0 ? 0 : Math.max(0, now - headTs),
+        dropped: { overflow: overflowed, expired },
+        // HEAD_TS is stale in an empty mailbox, and 0 in an observed queue's slot.
+        oldestAgeMs: length === 0 || headTs === 0 ? 0 : Math.max(0, now - headTs),
       })
     }
     return rows

@@ -167,7 +167,7 @@ export class SlotTable {
 
   /**
    * Frees `slot`, first folding its counters into its group's retired totals. Called by the owner once
-   * the mailbox is closed and drained (LENGTH is 0), or when an observation is closed.
+   * the mailbox is closed and drained (its length is 0), or when an observation is closed.
    */
   retire(slot: number): void {
     const i32 = this.i32
