@@ -1,0 +1,160 @@
+/**
+ * Beamline / Load protection: the limits that keep a service up — semaphores bounding shared
+ * resources, and the undici bulkheads and adaptive throttles guarding outbound calls.
+ */
+import { SNAPSHOT_METRICS as S } from '@beamline/sidecar'
+import { beamlineDashboard } from './dashboard.js'
+import { RED, timeseriesPanel, YELLOW } from './panels.js'
+import { peak, rate, sel } from './selectors.js'
+
+const BY_SEMAPHORE = 'by (service, instance, semaphore)'
+const SEMAPHORE_LEGEND = '{{instance}} {{semaphore}}'
+
+export function loadProtection() {
+  return beamlineDashboard({
+    uid: 'beamline-load-protection',
+    title: 'Beamline / Load protection',
+    description:
+      'Semaphores bounding shared resources, and the bulkheads and adaptive throttles of outbound HTTP calls. Runbooks: docs/operations.md.',
+    rows: [
+      {
+        title: 'Semaphores',
+        panels: [
+          timeseriesPanel({
+            title: 'Permits in use vs max',
+            description:
+              'Permits held (highest 1 s poll between scrapes) against the semaphore’s size, per process (all its worker threads share one count). Bad: in use pinned at max — every caller beyond it waits or is refused (alert BeamlineSemaphoreSaturated). Do: if the guarded resource (database pool, CPU-heavy section) has headroom, resize(); otherwise the resource is the bottleneck: shed earlier or add capacity behind it.',
+            unit: 'short',
+            min: 0,
+            queries: [
+              {
+                expr: `max ${BY_SEMAPHORE} (${sel(peak(S.semaphoreInUse))})`,
+                legend: `${SEMAPHORE_LEGEND} in use`,
+              },
+              { expr: `max ${BY_SEMAPHORE} (${sel(S.semaphoreMax)})`, legend: `${SEMAPHORE_LEGEND} max` },
+            ],
+            overrides: [
+              {
+                matcher: '.* max$',
+                properties: [
+                  { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
+                  { id: 'custom.fillOpacity', value: 0 },
+                ],
+              },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Semaphore utilisation',
+            description:
+              'Highest permits in use between scrapes as a fraction of max. Bad: above 95 % for minutes — saturated. Do: as for "Permits in use vs max"; a semaphore that never goes above a few % is oversized and protects nothing.',
+            unit: 'percentunit',
+            min: 0,
+            thresholds: [
+              [0.8, YELLOW],
+              [0.95, RED],
+            ],
+            queries: [
+              {
+                expr: `max ${BY_SEMAPHORE} (${sel(peak(S.semaphoreInUse))} / ${sel(S.semaphoreMax)})`,
+                legend: SEMAPHORE_LEGEND,
+              },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Waiting for a permit',
+            description:
+              'acquire() calls parked for a permit (highest 1 s poll between scrapes), all threads. Bad: a queue that does not empty between bursts — waiting adds latency to every request and each waiter holds memory. Do: bound the wait (timeoutMs, maxWaiters) so callers fail fast, or use tryCall and degrade.',
+            unit: 'short',
+            min: 0,
+            queries: [
+              { expr: `max ${BY_SEMAPHORE} (${sel(peak(S.semaphoreWaiting))})`, legend: SEMAPHORE_LEGEND },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Acquisitions and rejections',
+            description:
+              'Per second: permits granted; acquisitions refused because the semaphore was full (tryAcquire, call, a full waiter queue); waits that timed out; permits reclaimed from worker threads that died holding them. Bad: rejections or timeouts above zero — callers are being turned away; reclaimed above zero — workers crash while holding the resource. Do: rejections → see saturation above; reclaimed → find the crashing worker.',
+            unit: 'ops',
+            min: 0,
+            queries: [
+              { expr: `sum by (semaphore) (${rate(S.semaphoreAcquired)})`, legend: '{{semaphore}} acquired' },
+              { expr: `sum by (semaphore) (${rate(S.semaphoreRejected)})`, legend: '{{semaphore}} rejected' },
+              {
+                expr: `sum by (semaphore) (${rate(S.semaphoreTimedOut)})`,
+                legend: '{{semaphore}} timed out',
+              },
+              {
+                expr: `sum by (semaphore) (${rate(S.semaphoreReclaimed)})`,
+                legend: '{{semaphore}} reclaimed',
+              },
+            ],
+            overrides: [
+              {
+                matcher: '.*(rejected|timed out|reclaimed)$',
+                properties: [{ id: 'color', value: { mode: 'fixed', fixedColor: RED } }],
+              },
+            ],
+          }),
+        ],
+      },
+      {
+        title: 'Outbound calls (undici)',
+        panels: [
+          timeseriesPanel({
+            title: 'Bulkhead in flight and queued per origin',
+            description:
+              'Requests on the wire and requests waiting for a slot, per upstream origin. Bad: queued above zero for long — the upstream is slower than the request rate allows with maxConcurrent slots; every waiting request adds its wait to your latency. Do: check the upstream’s latency; lower queueTimeoutMs so callers fail fast, or raise maxConcurrent only if the upstream can take it.',
+            unit: 'short',
+            min: 0,
+            queries: [
+              { expr: `sum by (origin) (${sel(S.undiciActive)})`, legend: '{{origin}} in flight' },
+              { expr: `sum by (origin) (${sel(S.undiciQueued)})`, legend: '{{origin}} queued' },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Bulkhead outcomes per origin',
+            description:
+              'Requests per second by outcome: admitted to the wire, rejected (queue full, ERR_BEAMLINE_BULKHEAD_FULL), timed out waiting (ERR_BEAMLINE_QUEUE_TIMEOUT), aborted while waiting; and how many had to wait. Bad: rejected or timed_out above zero — this origin is saturated and the bulkhead is protecting the rest of the service from it, as designed. Do: fix or scale the upstream; make sure callers handle these errors with a fallback.',
+            unit: 'reqps',
+            min: 0,
+            stack: true,
+            queries: [
+              {
+                expr: `sum by (origin, outcome) (${rate(S.undiciRequests)})`,
+                legend: '{{origin}} {{outcome}}',
+              },
+              { expr: `sum by (origin) (${rate(S.undiciQueuedTotal)})`, legend: '{{origin}} had to wait' },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Client throttle probability',
+            description:
+              'Probability that the adaptive throttle (Google SRE client-side throttling) refuses the next request to the origin locally: max(0, (requests − k·accepts) / (requests + 1)) over its window. Bad: above zero — the upstream answers 5xx/429 to more than 1/k of the requests, so the client sheds to let it recover. Do: look at the upstream; the probability falls on its own as accepts return.',
+            unit: 'percentunit',
+            min: 0,
+            max: 1,
+            thresholds: [
+              [0.1, YELLOW],
+              [0.5, RED],
+            ],
+            queries: [
+              { expr: `max by (origin) (${sel(S.undiciThrottleProbability)})`, legend: '{{origin}}' },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Client throttle: requests, accepts, throttled',
+            description:
+              'Per second and origin: requests with a known outcome, requests the upstream accepted (neither 5xx nor 429), and requests refused locally by the throttle (ERR_BEAMLINE_THROTTLED). Bad: accepts well below requests — the upstream is failing. Do: the gap is the upstream’s error rate; throttled requests never reached it, which is what lets it recover.',
+            unit: 'reqps',
+            min: 0,
+            queries: [
+              { expr: `sum by (origin) (${rate(S.undiciThrottleRequests)})`, legend: '{{origin}} requests' },
+              { expr: `sum by (origin) (${rate(S.undiciThrottleAccepts)})`, legend: '{{origin}} accepts' },
+              { expr: `sum by (origin) (${rate(S.undiciThrottled)})`, legend: '{{origin}} throttled' },
+            ],
+          }),
+        ],
+      },
+    ],
+  })
+}

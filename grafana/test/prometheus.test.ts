@@ -1,0 +1,345 @@
+/*
+ * The dashboards and alert rules against a real Prometheus (Debian's `prometheus`), as child processes:
+ * the fixture service (real mailbox, semaphore, pressure, undici and exporter over a Unix socket), the
+ * sidecar polling it every second, and Prometheus scraping the sidecar every second with the alert
+ * rules loaded. A load driver runs a normal phase, an overload phase (consumer slowed, upstream slow
+ * and failing: queues fill, the service sheds, semaphores and bulkheads refuse) and a recovery.
+ *
+ * Invariants:
+ * - every query of every panel of every checked-in dashboard, with the template variables substituted
+ *   as Grafana does (All → `.*`, or the actual job/service/instance/group, regex-escaped;
+ *   $__rate_interval = 4 × the 1 s scrape interval; every value of $window), parses and returns at
+ *   least one series with at least one sample;
+ * - every variable query (label_values) lists the fixture's job, service, instance and groups;
+ * - what the overload did is what Prometheus shows: level 2 was reached, the shed counter equals the
+ *   503s the driver received, mailbox drops and rejections, semaphore and bulkhead refusals and a
+ *   throttle probability above zero were recorded;
+ * - every alert rule evaluates without error on the real series.
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, fork, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { Agent, request } from 'undici'
+import type { FixtureCommand, FixtureReply } from './fixtures/service.js'
+import {
+  type DashboardJson,
+  escapeRegexValue,
+  GRAFANA_DIR,
+  interpolate,
+  prometheusTool,
+  queryPanels,
+  REPO_DIR,
+  readDashboards,
+} from './helpers.js'
+
+const SCRAPE_SECONDS = 1
+/** Grafana: max($__interval + scrape interval, 4 × scrape interval). */
+const RATE_INTERVAL = `${4 * SCRAPE_SECONDS}s`
+const SIDECAR_CLI = join(REPO_DIR, 'sidecar', 'dist', 'src', 'cli.js')
+const FIXTURE = fileURLToPath(new URL('./fixtures/service.js', import.meta.url))
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  const exited = once(child, 'exit').then(() => undefined)
+  child.kill('SIGTERM')
+  const kill = setTimeout(() => child.kill('SIGKILL'), 5_000)
+  return exited.finally(() => clearTimeout(kill))
+}
+
+interface PromResponse {
+  status: string
+  error?: string
+  data: {
+    resultType?: string
+    result?: Array<{ metric: Record<string, string>; value?: unknown; values?: unknown[] }>
+  } & Record<string, unknown>
+}
+
+test('dashboards and alert rules against a real Prometheus scraping the sidecar', {
+  timeout: 150_000,
+}, async (t) => {
+  const prometheusBin = prometheusTool(t, 'prometheus')
+  if (!prometheusBin) return
+  const dir = mkdtempSync(join(tmpdir(), 'beamline-grafana-'))
+  const children: ChildProcess[] = []
+  const driver = new Agent({ connections: 64 })
+  t.after(async () => {
+    await driver.close()
+    await Promise.all(children.map(stop))
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  // --- the service, the sidecar, Prometheus -----------------------------------------------------
+  const service = fork(FIXTURE, [join(dir, 'fixture.sock')], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  children.push(service)
+  const [fixture] = (await once(service, 'message')) as [FixtureReply]
+  const command = async (c: FixtureCommand): Promise<FixtureReply> => {
+    service.send(c)
+    return ((await once(service, 'message')) as [FixtureReply])[0]
+  }
+
+  const sidecar = spawn(
+    process.execPath,
+    [SIDECAR_CLI, '--target', fixture.exporterUrl, '--listen', '127.0.0.1:0', '--interval-ms', '1000'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  )
+  children.push(sidecar)
+  let sidecarLog = ''
+  sidecar.stderr.setEncoding('utf8')
+  const sidecarAddress = await new Promise<string>((resolve, reject) => {
+    sidecar.stderr.on('data', (chunk: string) => {
+      sidecarLog += chunk
+      const m = /serving http:\/\/([^/\s]+)\/metrics/.exec(sidecarLog)
+      if (m) resolve(m[1]!)
+    })
+    sidecar.once('exit', (code) => reject(new Error(`sidecar exited with ${code}: ${sidecarLog}`)))
+  })
+
+  const port = await freePort()
+  const config = join(dir, 'prometheus.yml')
+  writeFileSync(
+    config,
+    [
+      'global:',
+      `  scrape_interval: ${SCRAPE_SECONDS}s`,
+      `  evaluation_interval: ${SCRAPE_SECONDS}s`,
+      'rule_files:',
+      `  - ${JSON.stringify(join(GRAFANA_DIR, 'alerts', 'beamline-rules.yml'))}`,
+      'scrape_configs:',
+      '  - job_name: beamline',
+      '    honor_labels: true',
+      '    static_configs:',
+      `      - targets: [${JSON.stringify(sidecarAddress)}]`,
+      '',
+    ].join('\n'),
+  )
+  let prometheusLog = ''
+  const prometheus = spawn(
+    prometheusBin,
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  )
+  children.push(prometheus)
+  prometheus.stderr.setEncoding('utf8')
+  prometheus.stderr.on('data', (chunk: string) => {
+    prometheusLog += chunk
+  })
+  const base = `http://127.0.0.1:${port}`
+  const api = async (path: string, params: Record<string, string | string[]>): Promise<PromResponse> => {
+    const qs = new URLSearchParams()
+    for (const [k, v] of Object.entries(params)) for (const x of [v].flat()) qs.append(k, x)
+    const res = await request(`${base}${path}?${qs}`, { dispatcher: driver })
+    return (await res.body.json()) as PromResponse
+  }
+  for (let i = 0; ; i++) {
+    if (prometheus.exitCode !== null)
+      assert.fail(`prometheus exited with ${prometheus.exitCode}: ${prometheusLog}`)
+    try {
+      const res = await request(`${base}/-/ready`, { dispatcher: driver })
+      await res.body.dump()
+      if (res.statusCode === 200) break
+    } catch {}
+    if (i > 150) assert.fail(`prometheus not ready after 30 s: ${prometheusLog}`)
+    await sleep(200)
+  }
+  const start = Date.now() / 1000
+
+  // --- load: normal, overload (with shedding), recovery -------------------------------------------
+  let overloaded = 0
+  let accepted = 0
+  const hit = async (path: string): Promise<void> => {
+    const res = await request(`http://127.0.0.1:${fixture.httpPort}${path}`, { dispatcher: driver })
+    const body = await res.body.text()
+    if (path.startsWith('/send')) {
+      if (res.statusCode === 202) accepted++
+      else if (res.statusCode === 503 && JSON.parse(body).error === 'overloaded') overloaded++
+    } else if (res.statusCode === 503 && body.startsWith('{')) {
+      overloaded++
+    }
+  }
+  /**
+   * `sends` and `dbCalls` requests every 100 ms for `seconds`; with `critical`, every other send and every
+   * database call is critical (never shed), so the queue passes the shed threshold and the semaphore
+   * sees the burst while everything else is shed.
+   */
+  const phase = async (seconds: number, sends: number, dbCalls: number, critical = false): Promise<void> => {
+    const inflight: Array<Promise<void>> = []
+    for (let tick = 0; tick < seconds * 10; tick++) {
+      for (let i = 0; i < sends; i++) {
+        const priority = critical && i % 2 === 0 ? '&priority=2' : ''
+        inflight.push(hit(`/send?to=${(tick * sends + i) % 64}${priority}`))
+      }
+      for (let i = 0; i < dbCalls; i++) {
+        const query = [i % 2 === 0 ? 'fail-fast' : '', critical ? 'priority=2' : ''].filter(Boolean).join('&')
+        inflight.push(hit(`/db?${query}`))
+      }
+      await sleep(100)
+    }
+    await Promise.all(inflight)
+  }
+  await phase(4, 10, 2)
+  // Overload: the sessions consumer slows down, the push consumer stalls for 3 s (its mailbox fills:
+  // rejections, expiries), then resumes against a slow, failing upstream (bulkhead and throttle refuse).
+  await command({
+    drainPerTick: 1,
+    deliverPerTick: 0,
+    upstreamDelayMs: 150,
+    upstreamFailRatio: 0.9,
+    dbHoldMs: 40,
+  })
+  await Promise.all([phase(8, 40, 20, true), sleep(3_000).then(() => command({ deliverPerTick: 8 }))])
+  await command({ drainPerTick: 50, upstreamDelayMs: 2, upstreamFailRatio: 0, dbHoldMs: 5 })
+  await phase(4, 10, 2)
+  assert.ok(overloaded > 0, 'the overload phase made the service shed')
+  assert.ok(accepted > 0)
+
+  // Wait until Prometheus has scraped the final shed count: the one the driver received as 503s.
+  const scalar = async (query: string): Promise<number> => {
+    const r = await api('/api/v1/query', { query })
+    assert.equal(r.status, 'success', `${query}: ${r.error}`)
+    const v = r.data.result?.[0]?.value as [number, string] | undefined
+    return v ? Number(v[1]) : Number.NaN
+  }
+  let shedSeen = Number.NaN
+  for (let i = 0; i < 50 && shedSeen !== overloaded; i++) {
+    shedSeen = await scalar('sum(beamline_shed_total{job="beamline"})')
+    if (shedSeen !== overloaded) await sleep(200)
+  }
+  assert.equal(shedSeen, overloaded, 'every 503 the driver received is in beamline_shed_total')
+  const end = Date.now() / 1000
+  const window = `${Math.ceil(end - start) + 5}s`
+
+  await t.test('what the overload did is what Prometheus shows', async () => {
+    const sel = '{job="beamline",service="fixture"}'
+    assert.equal(await scalar(`max(max_over_time(beamline_pressure_level_peak${sel}[${window}]))`), 2)
+    assert.ok((await scalar(`max(max_over_time(beamline_pressure_score_peak${sel}[${window}]))`)) >= 1)
+    assert.ok(
+      (await scalar(
+        `sum(beamline_mailbox_dropped_total{job="beamline",group="sessions",reason="overflow"})`,
+      )) > 0,
+    )
+    assert.ok((await scalar(`sum(beamline_mailbox_rejected_total{job="beamline",group="push"})`)) > 0)
+    assert.ok(
+      (await scalar(`sum(beamline_mailbox_dropped_total{job="beamline",group="push",reason="expired"})`)) > 0,
+    )
+    assert.ok((await scalar(`sum(beamline_semaphore_rejected_total${sel})`)) > 0)
+    assert.ok((await scalar(`sum(beamline_semaphore_timed_out_total${sel})`)) > 0)
+    assert.ok((await scalar(`sum(beamline_undici_requests_total{job="beamline",outcome="rejected"})`)) > 0)
+    assert.ok((await scalar(`sum(beamline_undici_requests_total{job="beamline",outcome="timed_out"})`)) > 0)
+    assert.ok((await scalar(`max(max_over_time(beamline_undici_throttle_probability${sel}[${window}]))`)) > 0)
+    // The level came back down once the consumer caught up.
+    assert.equal(await scalar(`max(beamline_pressure_level${sel})`), 0)
+  })
+
+  const dashboards = readDashboards()
+  const allValues = { job: '.*', service: '.*', instance: '.*', group: '.*' }
+  const picked = {
+    job: 'beamline',
+    service: 'fixture',
+    instance: escapeRegexValue(fixture.instance),
+    group: 'sessions',
+  }
+  const builtins = {
+    __rate_interval: RATE_INTERVAL,
+    __interval: `${SCRAPE_SECONDS}s`,
+    __range: window,
+    __range_s: String(Math.ceil(end - start)),
+  }
+
+  await t.test('every variable query lists the fixture', async () => {
+    const expected: Record<string, string[]> = {
+      job: ['beamline'],
+      service: ['fixture'],
+      instance: [fixture.instance],
+      group: ['sessions', 'push'],
+    }
+    for (const d of dashboards) {
+      for (const v of d.templating.list) {
+        if (v.type !== 'query') continue
+        const m = /^label_values\((.*), (\w+)\)$/.exec(String(v.query))
+        assert.ok(m, String(v.query))
+        const r = await api(`/api/v1/label/${m[2]}/values`, {
+          'match[]': interpolate(m[1]!, allValues),
+          start: String(start),
+          end: String(end),
+        })
+        assert.equal(r.status, 'success', `${d.title} $${v.name}: ${r.error}`)
+        const values = r.data as unknown as string[]
+        for (const e of expected[v.name] ?? assert.fail(`unexpected variable ${v.name}`)) {
+          assert.ok(values.includes(e), `${d.title} $${v.name} lists ${e}: ${JSON.stringify(values)}`)
+        }
+      }
+    }
+  })
+
+  for (const d of dashboards) {
+    await t.test(`${d.title}: every panel query returns data`, async () => {
+      const failures = await checkPanels(d)
+      assert.deepEqual(failures, [])
+    })
+  }
+
+  async function checkPanels(d: DashboardJson): Promise<string[]> {
+    const failures: string[] = []
+    const windows = d.templating.list.find((v) => v.name === 'window')?.options?.map((o) => o.value) ?? ['']
+    for (const p of queryPanels(d)) {
+      for (const target of p.targets ?? []) {
+        for (const [label, values] of [
+          ['All', allValues],
+          ['picked', picked],
+        ] as const) {
+          for (const w of target.expr.includes('$window') ? windows : ['']) {
+            const query = interpolate(target.expr, { ...values, ...builtins, window: w })
+            const r = target.instant
+              ? await api('/api/v1/query', { query, time: String(end) })
+              : await api('/api/v1/query_range', {
+                  query,
+                  start: String(start),
+                  end: String(end),
+                  step: String(SCRAPE_SECONDS),
+                })
+            const where = `${p.title} ${target.refId} (${label}${w ? `, window ${w}` : ''})`
+            if (r.status !== 'success') failures.push(`${where}: ${r.error} in ${query}`)
+            else if (!r.data.result?.some((s) => s.value !== undefined || (s.values ?? []).length > 0)) {
+              failures.push(`${where}: no series for ${query}`)
+            }
+          }
+        }
+      }
+    }
+    return failures
+  }
+
+  await t.test('every alert rule evaluates without error on the real series', async () => {
+    const r = await api('/api/v1/rules', {})
+    assert.equal(r.status, 'success')
+    const rules = (
+      r.data.groups as Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }>
+    ).flatMap((g) => g.rules)
+    assert.ok(rules.length >= 6)
+    for (const rule of rules) assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError}`)
+  })
+})
