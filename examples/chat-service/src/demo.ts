@@ -1,0 +1,246 @@
+#!/usr/bin/env node
+/**
+ * `npm run demo [-- --no-protection] [-- --duration 60] [-- --out DIR]`
+ *
+ * Replays an overload incident against the chat service: starts a push provider, the service, the
+ * sidecar and an open-loop load generator as separate processes; runs warm-up, normal load, a burst
+ * at 4× capacity, a provider slowdown and recovery; prints one line per second and writes a
+ * self-contained HTML report. Ctrl-C stops every child process.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { SNAPSHOT_PATH, type Snapshot } from '@beamline/exporter'
+import { Client } from 'undici'
+import { endLive, printRow, say } from './demo/live.js'
+import type { LoadPlan, PhaseTotals, SecondStats } from './demo/load-generator.js'
+import { renderReport } from './demo/report.js'
+import {
+  CAPACITY_RPS,
+  CLIENT_TIMEOUT_MS,
+  DB_QUERY_MS,
+  DEFAULT_DURATION_S,
+  type Phase,
+  type PhaseName,
+  scenario,
+} from './demo/scenario.js'
+import { percentile, type Row, summarize } from './demo/summary.js'
+
+const { values: args } = parseArgs({
+  options: {
+    'no-protection': { type: 'boolean', default: false },
+    duration: { type: 'string', default: String(DEFAULT_DURATION_S) },
+    out: { type: 'string' },
+    'socket-dir': { type: 'string' },
+  },
+})
+const protect = !args['no-protection']
+const durationS = Number(args.duration)
+if (!Number.isInteger(durationS) || durationS < 10 || durationS > 600) {
+  process.stderr.write(
+    `demo: --duration must be a whole number of seconds from 10 to 600, got ${args.duration}\n`,
+  )
+  process.exit(2)
+}
+const phases = scenario(durationS)
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+const outDir = resolve(args.out ?? here('../../../../reports'))
+const ownDir = args['socket-dir'] === undefined
+const socketDir = ownDir ? mkdtempSync(join(tmpdir(), 'beamline-demo-')) : resolve(args['socket-dir']!)
+const socketPath = join(socketDir, `chat-service-${process.pid}.sock`)
+
+const children = new Map<ChildProcess, string>()
+let stopping = false
+let snapshots: Client | undefined
+
+function start(name: string, child: ChildProcess): ChildProcess {
+  children.set(child, name)
+  child.once('exit', (code, signal) => {
+    children.delete(child)
+    if (!stopping) void finish(`${name} exited unexpectedly (${signal ?? `code ${code}`})`)
+  })
+  return child
+}
+
+/** The first IPC message `{ ready }` of a forked child. */
+async function ready<T>(child: ChildProcess, name: string): Promise<T> {
+  const timer = setTimeout(() => void finish(`${name} did not start within 20 s`), 20_000)
+  const [msg] = (await once(child, 'message')) as [{ ready: T }]
+  clearTimeout(timer)
+  return msg.ready
+}
+
+/** SIGTERM to every child still running, SIGKILL to any still there after 5 s. */
+async function stopChildren(): Promise<void> {
+  await Promise.all(
+    [...children.keys()].map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
+    }),
+  )
+}
+
+const rows: Row[] = []
+const latencies: number[][] = []
+let totals: PhaseTotals[] | undefined
+const startedAt = new Date()
+
+async function finish(error?: string, interrupted = false): Promise<void> {
+  if (stopping) return
+  stopping = true
+  endLive()
+  if (error) say(`demo: ${error}; stopping`)
+  else if (interrupted) say('demo: interrupted; stopping every process')
+  await stopChildren()
+  await snapshots?.close().catch(() => {})
+  if (ownDir) rmSync(socketDir, { recursive: true, force: true })
+  if (rows.length > 0) writeReport(interrupted || error !== undefined)
+  process.exit(error ? 1 : interrupted ? 130 : 0)
+}
+process.once('SIGINT', () => void finish(undefined, true))
+process.once('SIGTERM', () => void finish(undefined, true))
+
+function writeReport(interrupted: boolean): void {
+  const summaries = summarize(phases, rows, latencies, totals)
+  const cpu = cpus()
+  const html = renderReport({
+    protect,
+    startedAt: startedAt.toISOString().replace('T', ' ').slice(0, 19),
+    durationS,
+    capacityRps: CAPACITY_RPS,
+    dbQueryMs: DB_QUERY_MS,
+    machine: `${cpu.length} CPU${cpu.length === 1 ? '' : 's'}${cpu[0] ? ` (${cpu[0].model.trim()})` : ''}, Node ${process.version}`,
+    phases,
+    rows,
+    summaries,
+    interrupted,
+  })
+  mkdirSync(outDir, { recursive: true })
+  const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+  const file = join(outDir, `demo-${stamp}${protect ? '' : '-unprotected'}.html`)
+  writeFileSync(file, html)
+  say('')
+  for (const s of summaries) say(`${s.name.padEnd(9)} ${s.outcome}`)
+  say('')
+  say(`report: ${file}`)
+  if (protect) say('compare with: npm run demo -- --no-protection')
+}
+
+// --- start everything -------------------------------------------------------------------------
+
+say(
+  `beamline demo ${protect ? 'with protection' : 'WITHOUT protection (--no-protection)'}: ` +
+    `${durationS} s, capacity ≈ ${CAPACITY_RPS} messages/s (8 db connections × 2 queries of ${DB_QUERY_MS} ms)`,
+)
+const provider = start('push provider', fork(here('./demo/push-provider.js'), { stdio: 'inherit' }))
+const { urls } = await ready<{ urls: { apns: string; fcm: string } }>(provider, 'push provider')
+
+const serviceArgs = [
+  '--apns',
+  urls.apns,
+  '--fcm',
+  urls.fcm,
+  '--socket',
+  socketPath,
+  '--db-query-ms',
+  String(DB_QUERY_MS),
+]
+if (!protect) serviceArgs.push('--no-protection')
+const service = start('chat service', fork(here('./main.js'), serviceArgs, { stdio: 'inherit' }))
+const { url, exporterUrl } = await ready<{ url: string; exporterUrl: string }>(service, 'chat service')
+
+const sidecarCli = fileURLToPath(new URL('./cli.js', import.meta.resolve('@beamline/sidecar')))
+const sidecar = start(
+  'sidecar',
+  spawn(process.execPath, [sidecarCli, '--target', exporterUrl, '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  }),
+)
+const sidecarUrl = await new Promise<string>((resolveUrl) => {
+  let seen = ''
+  sidecar.stderr!.setEncoding('utf8')
+  sidecar.stderr!.on('data', (chunk: string) => {
+    seen = (seen + chunk).slice(-4096)
+    const m = /serving (http:\/\/\S+)\/metrics/.exec(seen)
+    if (m) resolveUrl(m[1]!)
+  })
+})
+
+snapshots = new Client('http://localhost', { socketPath, headersTimeout: 900, bodyTimeout: 900 })
+let last: Snapshot | undefined
+async function snapshot(): Promise<Snapshot | undefined> {
+  try {
+    const { statusCode, body } = await snapshots!.request({ path: SNAPSHOT_PATH, method: 'GET' })
+    if (statusCode === 200) last = (await body.json()) as Snapshot
+    else await body.dump()
+  } catch {
+    // a busy or stuck service answers late: keep the previous reading for this second
+  }
+  return last
+}
+
+const loadgen = start('load generator', fork(here('./demo/load-generator.js'), { stdio: 'inherit' }))
+say(`service   ${url}  (exporter ${exporterUrl})`)
+say(`sidecar   ${sidecarUrl}/  ← live status page; metrics at ${sidecarUrl}/metrics`)
+say(
+  `pids: provider=${provider.pid} service=${service.pid} sidecar=${sidecar.pid} loadgen=${loadgen.pid} demo=${process.pid}`,
+)
+
+let work = Promise.resolve()
+loadgen.on(
+  'message',
+  (msg: { phase?: PhaseName; second?: SecondStats; done?: { totals: PhaseTotals[] } }) => {
+    // Messages are handled in order, one at a time (each second awaits a snapshot).
+    work = work.then(async () => {
+      if (msg.phase) {
+        const phase = phases.find((p) => p.name === msg.phase)!
+        provider.send({ latencyMs: { apns: phase.apnsLatencyMs } })
+        say(`── ${phase.name}: ${phase.what}, ${phase.rps} requests/s for ${phase.seconds} s`)
+      } else if (msg.second) {
+        rows.push(await toRow(msg.second))
+        printRow(rows.at(-1)!, durationS)
+      } else if (msg.done) {
+        totals = msg.done.totals
+        await finish()
+      }
+    })
+  },
+)
+const plan: LoadPlan = { target: url, phases: phases as Phase[], timeoutMs: CLIENT_TIMEOUT_MS }
+loadgen.send({ start: plan })
+
+async function toRow(s: SecondStats): Promise<Row> {
+  const snap = await snapshot()
+  const lat = s.latencies.sort((a, b) => a - b)
+  latencies[s.t] = lat
+  const db = snap?.semaphores.find((x) => x.name === 'db')
+  const longest = snap?.mailboxes?.longest
+  return {
+    t: s.t,
+    phase: s.phase as PhaseName,
+    offered: s.offered,
+    admitted: s.ok,
+    shed: s.shed,
+    failed: s.failed + s.timedOut,
+    p50: percentile(lat, 0.5),
+    p99: percentile(lat, 0.99),
+    queued: snap?.mailboxes?.totals.queued ?? 0,
+    longest: longest?.length ?? 0,
+    longestName: longest?.name ?? '',
+    level: snap?.pressure?.level ?? 0,
+    score: Math.round((snap?.pressure?.score ?? 0) * 100) / 100,
+    reason: snap?.pressure?.reasons[0]?.signal ?? '',
+    dbInUse: db?.inUse ?? 0,
+    dbWaiting: db?.waiting ?? 0,
+    dbMax: db?.max ?? 0,
+    rssMb: Math.round((snap?.runtime.rssBytes ?? 0) / 2 ** 20),
+  }
+}

@@ -1,0 +1,166 @@
+/** Per-second rows, per-phase summaries and the one-sentence outcome of each phase, from the data. */
+import type { PhaseTotals } from './load-generator.js'
+import type { Phase, PhaseName } from './scenario.js'
+
+/** One second of the run: what the clients saw, plus the service's own snapshot at that second. */
+export interface Row {
+  t: number
+  phase: PhaseName
+  offered: number
+  admitted: number
+  shed: number
+  /** errors and client timeouts */
+  failed: number
+  /** admitted latency, ms; null when nothing was admitted */
+  p50: number | null
+  p99: number | null
+  queued: number
+  longest: number
+  longestName: string
+  level: number
+  score: number
+  /** strongest pressure signal, '' at level 0 */
+  reason: string
+  dbInUse: number
+  dbWaiting: number
+  dbMax: number
+  rssMb: number
+}
+
+export interface PhaseSummary {
+  name: PhaseName
+  what: string
+  seconds: number
+  offeredRps: number
+  admittedRps: number
+  shedRps: number
+  failedRps: number
+  shedShare: number
+  failedShare: number
+  /** requests of the phase still unanswered when the run ended (counted in failed) */
+  unfinished: number
+  p50: number | null
+  p99: number | null
+  maxQueued: number
+  maxLongest: number
+  longestName: string
+  maxLevel: number
+  reason: string
+  maxDbWaiting: number
+  /** Seconds from the phase start until every later second was healthy; null if it never settled. */
+  settledAfter: number | null
+  outcome: string
+}
+
+export function percentile(sorted: readonly number[], q: number): number | null {
+  if (sorted.length === 0) return null
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+}
+
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0)
+const max = (xs: readonly number[]) => xs.reduce((a, b) => Math.max(a, b), 0)
+
+export function ms(v: number | null): string {
+  if (v === null) return '—'
+  return v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`
+}
+const pct = (share: number) => `${Math.round(share * 100)} %`
+const LEVELS = ['ok', 'throttle', 'shed']
+
+/**
+ * Requests are attributed to the phase in which they were sent (`totals`, from the load generator);
+ * without totals (an interrupted run) to the second in which they finished (`rows`, `latencies[t]`).
+ * Queues, pressure and recovery come from the per-second rows.
+ */
+export function summarize(
+  phases: readonly Phase[],
+  rows: readonly Row[],
+  latencies: readonly (readonly number[])[],
+  totals?: readonly PhaseTotals[],
+): PhaseSummary[] {
+  // Normal latency: the median of the per-second p99s of the normal phase, robust to a slow first second.
+  const normalP99s = rows.flatMap((r) => (r.phase === 'normal' && r.p99 !== null ? [r.p99] : []))
+  const baseP99 =
+    percentile(
+      normalP99s.sort((a, b) => a - b),
+      0.5,
+    ) ?? 50
+  // "Healthy" second: nothing refused or failed and p99 within 3× normal (at least 100 ms of slack).
+  const healthyP99 = Math.max(3 * baseP99, baseP99 + 100)
+  const healthy = (r: Row) => r.shed === 0 && r.failed === 0 && (r.p99 === null || r.p99 <= healthyP99)
+  return phases.flatMap((phase, i) => {
+    const rs = rows.filter((r) => r.phase === phase.name)
+    if (rs.length === 0) return []
+    const n = rs.length
+    const sent = totals?.[i]
+    const lat = (sent ? [...sent.latencies] : rs.flatMap((r) => latencies[r.t] ?? [])).sort((a, b) => a - b)
+    const offered = sent ? sent.offered : sum(rs.map((r) => r.offered))
+    const admitted = sent ? sent.ok : sum(rs.map((r) => r.admitted))
+    const shed = sent ? sent.shed : sum(rs.map((r) => r.shed))
+    const unfinished = sent?.unfinished ?? 0
+    const failed = sent ? sent.failed + sent.timedOut + unfinished : sum(rs.map((r) => r.failed))
+    const peak = rs.reduce((a, r) => (r.longest > a.longest ? r : a), rs[0]!)
+    const strongest = rs.reduce((a, r) => (r.level > a.level ? r : a), rs[0]!)
+    // The phase settled at the first second of its final run of healthy seconds.
+    let settled: number | null = n
+    while (settled > 0 && healthy(rs[settled - 1]!)) settled--
+    if (settled === n) settled = null
+    const s: PhaseSummary = {
+      name: phase.name,
+      what: phase.what,
+      seconds: n,
+      offeredRps: offered / n,
+      admittedRps: admitted / n,
+      shedRps: shed / n,
+      failedRps: failed / n,
+      shedShare: offered ? shed / offered : 0,
+      failedShare: offered ? failed / offered : 0,
+      unfinished,
+      p50: percentile(lat, 0.5),
+      p99: percentile(lat, 0.99),
+      maxQueued: max(rs.map((r) => r.queued)),
+      maxLongest: peak.longest,
+      longestName: peak.longestName,
+      maxLevel: strongest.level,
+      reason: strongest.reason,
+      maxDbWaiting: max(rs.map((r) => r.dbWaiting)),
+      settledAfter: settled,
+      outcome: '',
+    }
+    s.outcome = outcome(s, baseP99, healthyP99)
+    return [s]
+  })
+}
+
+/** One sentence, chosen and filled from the numbers. */
+function outcome(s: PhaseSummary, baseP99: number, healthyP99: number): string {
+  const p99 = s.p99 === null ? 'no request admitted' : `admitted p99 ${ms(s.p99)}`
+  const times = s.p99 === null ? '' : ` (${(s.p99 / baseP99).toFixed(1)}× normal)`
+  const queues = `queues peaked at ${s.maxQueued}${s.maxLongest > 0 ? ` (longest ${s.longestName}: ${s.maxLongest})` : ''}`
+  const pressure =
+    s.maxLevel > 0
+      ? `pressure reached ${LEVELS[s.maxLevel]} (${s.reason || 'runtime'})`
+      : 'pressure stayed ok'
+  const load = `${Math.round(s.offeredRps)} rps offered`
+  if (s.failedShare > 0.05 || (s.p99 !== null && s.p99 > Math.max(2000, 10 * baseP99))) {
+    return (
+      `Degraded: of ${load}, ${Math.round(s.admittedRps)} rps were answered, ${pct(s.failedShare)} failed or timed out, ` +
+      `${p99}${times}; ${queues}; ${pressure}` +
+      (s.settledAfter === null ? '; it had not recovered by the end of the phase.' : '.')
+    )
+  }
+  if (s.shedShare > 0.01) {
+    return (
+      `Stayed up by shedding: ${pct(s.shedShare)} of ${load} refused at once with 503, ` +
+      `${Math.round(s.admittedRps)} rps admitted with ${p99}${times}; ${queues}; ${pressure}` +
+      (s.settledAfter !== null && s.settledAfter > 0 ? `; clean again after ${s.settledAfter} s.` : '.')
+    )
+  }
+  if (s.settledAfter !== null && s.settledAfter > 0) {
+    return `Recovered: healthy again ${s.settledAfter} s into the phase (p99 ≤ ${ms(healthyP99)}, nothing refused); ${p99}${times}; ${queues}.`
+  }
+  if (s.settledAfter === null) {
+    return `Not healthy: ${load}, ${p99}${times}; ${queues}; ${pressure}.`
+  }
+  return `Healthy: all of ${load} admitted, ${p99}${times}; ${queues}; ${pressure}.`
+}
