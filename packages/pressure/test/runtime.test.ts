@@ -10,28 +10,48 @@ import { once } from 'node:events'
 import { describe, it } from 'node:test'
 import { Worker } from 'node:worker_threads'
 import { PressureMonitor } from '../src/index.js'
-import { allocator, busyFor, sleep } from './fixtures/load.js'
+import { allocator, busyFor, collectGarbage, sleep } from './fixtures/load.js'
 
 const fast = { sampleIntervalMs: 50, windowMs: 500, coolDownMs: 300 }
 
+/** gcFraction every 50 ms, from the second window on (the first still holds the previous phase), until `load` ends. */
+async function sampled(monitor: PressureMonitor, load: Promise<void>): Promise<number[]> {
+  const samples: number[] = []
+  const begin = performance.now()
+  const probe = setInterval(() => {
+    if (performance.now() - begin >= fast.windowMs) samples.push(monitor.signals()['gcFraction']!)
+  }, 50)
+  await load
+  clearInterval(probe)
+  return samples.map((v) => Math.round(v * 1000) / 1000)
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
+}
+
 describe('runtime signals', () => {
   it('gcFraction rises under real allocation pressure, not under the same CPU load without it', async () => {
-    const monitor = new PressureMonitor({ thresholds: { gcFraction: [0.05, 0.9] }, ...fast })
+    // Collect the start-up garbage first, so the CPU-only phase has nothing left to collect.
+    collectGarbage()
+    const monitor = new PressureMonitor({ thresholds: { gcFraction: [0.1, 0.9] }, ...fast })
     try {
-      await busyFor(1_500, 20)
-      const cpuOnly = monitor.signals()['gcFraction']!
-      assert.equal(monitor.level, 0, `gcFraction ${cpuOnly} under CPU-only load`)
+      // Compared as medians of the monitor's samples: on a shared 2-core machine a descheduled
+      // scavenge can stretch one pause to tens of ms of wall time, a spike that says nothing.
+      const cpuOnly = await sampled(monitor, busyFor(1_500, 20))
+      assert.ok(median(cpuOnly) < 0.05, `gcFraction under CPU-only load: ${cpuOnly.join(' ')}`)
       // The monitor's own timer samples between the slices; record what it publishes.
       const levels: number[] = []
       monitor.on('change', ({ to, reasons }) => {
         levels.push(to)
         if (to > 0) assert.equal(reasons[0]!.signal, 'gcFraction')
       })
-      let peak = 0
-      const probe = setInterval(() => (peak = Math.max(peak, monitor.signals()['gcFraction']!)), 50)
-      await busyFor(3_000, 20, allocator())
-      clearInterval(probe)
-      assert.ok(peak > 0.05 && peak > cpuOnly, `gcFraction under allocation ${peak}, CPU only ${cpuOnly}`)
+      const allocating = await sampled(monitor, busyFor(3_000, 20, allocator()))
+      assert.ok(
+        median(allocating) > 0.1 && median(allocating) > 2 * median(cpuOnly),
+        `gcFraction under allocation ${allocating.join(' ')}, CPU only ${cpuOnly.join(' ')}`,
+      )
       assert.ok(levels[0]! >= 1, `levels ${levels.join(',')}`)
       const start = Date.now()
       while (monitor.level !== 0 && Date.now() - start < 10_000) await sleep(50)
