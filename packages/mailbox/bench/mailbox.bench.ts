@@ -2,7 +2,8 @@
  * Mailbox against its peers, in one run:
  *  1. push+shift pair, queue empty between pairs and at a steady depth of 100, against a plain Array
  *     queue and denque (the uninstrumented deque). Target: ≤ 1.5× denque and ≤ 60 ns.
- *  2. registry.stats() and top(10) at 1k / 10k / 100k live mailboxes. Target: stats() ≤ 5 ms at 100k.
+ *  2. registry.stats(), top(10) and snapshot(10) (both in one pass) at 1k / 10k / 100k live mailboxes.
+ *     Target: stats() ≤ 5 ms at 100k.
  *  3. memory per idle mailbox (JS heap after GC, plus the shared slot).
  */
 import { do_not_optimize, measureCases, medianMs, printTable, reportTarget } from '@beamline/bench-kit'
@@ -85,9 +86,11 @@ async function scans(): Promise<void> {
     }
     const statsMs = await medianMs(() => do_not_optimize(registry.stats()), 21)
     const topMs = await medianMs(() => do_not_optimize(registry.top(10)), 21)
+    const snapshotMs = await medianMs(() => do_not_optimize(registry.snapshot(10)), 21)
     const total = registry.stats().totalQueued
     console.log(
-      `\nregistry.stats() over ${n} mailboxes: ${statsMs.toFixed(3)} ms; top(10): ${topMs.toFixed(3)} ms (totalQueued ${total})`,
+      `\nregistry.stats() over ${n} mailboxes: ${statsMs.toFixed(3)} ms; top(10): ${topMs.toFixed(3)} ms; ` +
+        `snapshot(10), both in one pass: ${snapshotMs.toFixed(3)} ms = ${(snapshotMs / (statsMs + topMs)).toFixed(2)}× the two calls (totalQueued ${total})`,
     )
     if (n === 100_000) reportTarget('stats() at 100k ≤ 5 ms', statsMs <= 5, `${statsMs.toFixed(2)} ms`)
     for (const mb of boxes) {

@@ -18,5 +18,6 @@ export {
   MailboxRegistry,
   type MailboxRegistryHandle,
   type MailboxRegistryOptions,
+  type RegistrySnapshot,
   type RegistryStats,
 } from './registry.js'

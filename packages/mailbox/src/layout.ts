@@ -184,13 +184,6 @@ export function queuedOf(enqueued: number, dequeued: number, overflowed: number,
   return Math.max(0, enqueued - dequeued - overflowed - expired)
 }
 
-/** Items queued in the live slot at Int32 index `s` whose STATE is `state` (MAILBOX or OBSERVED). */
-export function slotLength(i32: Int32Array, f64: Float64Array, s: number, state: number): number {
-  if (state === OBSERVED) return i32[s + LENGTH]!
-  const f = s >> 1
-  return queuedOf(f64[f + ENQUEUED]!, f64[f + DEQUEUED]!, f64[f + OVERFLOW]!, f64[f + EXPIRED]!)
-}
-
 /** Int32 index of slot `i`; its Float64 index is half of it. */
 export function slotIndex(i: number): number {
   return (HEADER_BYTES + i * SLOT_BYTES) >> 2

@@ -1,7 +1,7 @@
 /*
  * The registry every thread shares: one SharedArrayBuffer (layout: ./layout.ts) holding a 64-byte
- * statistics slot per mailbox or observed queue, their names, and per-group totals. stats() and top()
- * scan the slots' typed arrays directly, without a message to any thread and without allocating per
+ * statistics slot per mailbox or observed queue, their names, and per-group totals. stats(), top()
+ * and snapshot() scan the slots' typed arrays directly, without a message to any thread and without allocating per
  * mailbox, which is what keeps them within a few milliseconds at 100k mailboxes.
  */
 import {
@@ -46,7 +46,6 @@ import {
   SLOT_BYTES,
   STATE,
   slotIndex,
-  slotLength,
   U_MAILBOXES,
   U_NONEMPTY,
   U_QUEUED,
@@ -130,6 +129,12 @@ export interface RegistryStats {
   overflowNamesTotal: number
   /** Slots (the registry's capacity). */
   capacity: number
+}
+
+/** `stats()` and `top(n)` of one pass (`MailboxRegistry#snapshot`). */
+export interface RegistrySnapshot {
+  stats: RegistryStats
+  top: MailboxStats[]
 }
 
 const MAX_CAPACITY = 2 ** 22
@@ -255,21 +260,37 @@ export class MailboxRegistry {
 
   /**
    * Totals over every thread's mailboxes and observed queues. One pass over the slot arrays: about
-   * 1–3 ms at 100k slots. Exact when the writers are quiescent; while they run, each slot is a
+   * 1–2 ms at 100k slots. Exact when the writers are quiescent; while they run, each slot is a
    * snapshot at most one operation old.
    */
   stats(): RegistryStats {
+    return this.#consistentScan(0).stats
+  }
+
+  /**
+   * `stats()` and `top(n)` from one pass over the slots, for exporters that want both every second:
+   * about the cost of `stats()` alone. The top rows are read right after the pass.
+   */
+  snapshot(n: number): RegistrySnapshot {
+    integerOption('n', n, 0, Number.MAX_SAFE_INTEGER)
+    const { stats, longest } = this.#consistentScan(n)
+    return { stats, top: this.#rows(longest.slots) }
+  }
+
+  /** A scan that no slot retirement overlapped (retried a few times, then taken as it is). */
+  #consistentScan(n: number): { stats: RegistryStats; longest: Longest } {
     const i32 = this.#table.i32
     for (let attempt = 1; ; attempt++) {
       const begin = Atomics.load(i32, RETIRE_BEGIN)
       const end = Atomics.load(i32, RETIRE_END)
-      const stats = this.#scan()
+      const longest = new Longest(n)
+      const stats = this.#scan(longest)
       if ((begin === end && Atomics.load(i32, RETIRE_BEGIN) === begin) || attempt === SCAN_ATTEMPTS)
-        return stats
+        return { stats, longest }
     }
   }
 
-  #scan(): RegistryStats {
+  #scan(top: Longest): RegistryStats {
     const table = this.#table
     const { i32, f64, big } = table
     const { queued, nonEmpty, longest, mailboxes, counts } = this.#acc
@@ -315,6 +336,7 @@ export class MailboxRegistry {
           bestLength = len
           best = slot
         }
+        if (top.n > 0) top.offer(len, slot)
       }
     }
     const stats: RegistryStats = {
@@ -375,30 +397,16 @@ export class MailboxRegistry {
 
   /**
    * The `n` longest non-empty queues with a slot, longest first, across all threads (observer_cli's
-   * top view). Observed queues are included with zero counters. Cost: one pass over the slots.
+   * top view). Observed queues are included with zero counters. Cost: one pass over the slots, the
+   * same as `snapshot(n)`.
    */
   top(n: number): MailboxStats[] {
-    integerOption('n', n, 0, Number.MAX_SAFE_INTEGER)
+    return this.snapshot(n).top
+  }
+
+  #rows(slots: readonly number[]): MailboxStats[] {
     const table = this.#table
     const { i32, f64 } = table
-    const lengths: number[] = []
-    const slots: number[] = []
-    const limit = table.scanLimit
-    const step = SLOT_BYTES >> 2
-    for (let slot = 0, s = slotIndex(0); slot < limit && n > 0; slot++, s += step) {
-      const state = i32[s + STATE]!
-      if (state < MAILBOX) continue
-      const len = slotLength(i32, f64, s, state)
-      if (len === 0 || (lengths.length === n && len <= lengths[n - 1]!)) continue
-      let k = lengths.length
-      while (k > 0 && lengths[k - 1]! < len) k--
-      lengths.splice(k, 0, len)
-      slots.splice(k, 0, slot)
-      if (lengths.length > n) {
-        lengths.pop()
-        slots.pop()
-      }
-    }
     const now = preciseNow()
     const rows: MailboxStats[] = []
     for (const slot of slots) {
@@ -411,7 +419,7 @@ export class MailboxRegistry {
       const dequeued = f64[f + DEQUEUED]!
       const overflowed = f64[f + OVERFLOW]!
       const expired = f64[f + EXPIRED]!
-      // Derived from this row's own counters (see slotLength), so the row's identity holds.
+      // Derived from this row's own counters (see ./layout.ts), so the row's identity holds.
       const length = state === OBSERVED ? i32[s + LENGTH]! : queuedOf(enqueued, dequeued, overflowed, expired)
       const headTs = f64[f + HEAD_TS]!
       rows.push({
@@ -428,6 +436,26 @@ export class MailboxRegistry {
       })
     }
     return rows
+  }
+}
+
+/** The `n` longest queues offered so far, longest first: insertion into a short sorted array. */
+class Longest {
+  readonly lengths: number[] = []
+  readonly slots: number[] = []
+  constructor(readonly n: number) {}
+
+  offer(length: number, slot: number): void {
+    const { lengths, slots, n } = this
+    if (lengths.length === n && length <= lengths[n - 1]!) return
+    let k = lengths.length
+    while (k > 0 && lengths[k - 1]! < length) k--
+    lengths.splice(k, 0, length)
+    slots.splice(k, 0, slot)
+    if (lengths.length > n) {
+      lengths.pop()
+      slots.pop()
+    }
   }
 }
 

@@ -98,6 +98,23 @@ test('top(n): longest first, with counters and age, across names', () => {
   assert.throws(() => r.top(-1), InvalidOptionError)
 })
 
+test('snapshot(n): the same stats and top rows as the two calls, from one pass', () => {
+  const r = new MailboxRegistry({ capacity: 100 })
+  for (let i = 0; i < 60; i++) {
+    const mb = r.mailbox<number>(`s${i}`, { group: `g${i % 3}`, capacity: 8, overflow: 'drop-oldest' })
+    for (let k = 0; k < (i * 5) % 11; k++) mb.push(k)
+    if (i % 4 === 0) mb.shift()
+  }
+  const { stats, top } = r.snapshot(7)
+  assert.deepEqual(stats, r.stats())
+  const strip = (rows: typeof top) => rows.map(({ oldestAgeMs: _, ...row }) => row)
+  assert.deepEqual(strip(top), strip(r.top(7)))
+  assert.equal(top.length, 7)
+  assert.ok(top.every((row, i) => i === 0 || row.length <= top[i - 1]!.length))
+  assert.deepEqual(r.snapshot(0).top, [])
+  assert.throws(() => r.snapshot(1.5), InvalidOptionError)
+})
+
 test('closed mailboxes free their slot and their counts move to the group', () => {
   observedTotal = 0
   const r = new MailboxRegistry({ capacity: 4 })
