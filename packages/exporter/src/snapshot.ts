@@ -93,7 +93,8 @@ function readMailboxes(sources: Sources, topN: number): Snapshot['mailboxes'] {
   return guarded(
     'mailbox registry',
     () => {
-      const s = registry.stats()
+      const both = typeof registry.snapshot === 'function' ? registry.snapshot(topN) : null
+      const s = both?.stats ?? registry.stats()
       const groups: Record<string, MailboxGroupStats> = {}
       for (const [name, g] of Object.entries(s.byGroup)) groups[name] = { ...g, dropped: drops(g.dropped) }
       return {
@@ -109,7 +110,7 @@ function readMailboxes(sources: Sources, topN: number): Snapshot['mailboxes'] {
         },
         groups,
         longest: s.longest,
-        top: topN > 0 ? registry.top(topN) : [],
+        top: both?.top ?? (topN > 0 ? registry.top(topN) : []),
         overflowNames: typeof s.overflowNames === 'number' ? s.overflowNames : 0,
       }
     },

@@ -62,6 +62,8 @@ export interface MailboxTopEntry {
 export interface MailboxRegistryLike {
   stats(): MailboxRegistryStats
   top(n: number): readonly MailboxTopEntry[]
+  /** Both from one pass over the slots; used instead of the two calls when present. */
+  snapshot?(n: number): { stats: MailboxRegistryStats; top: readonly MailboxTopEntry[] }
 }
 
 /** `Semaphore#stats()` of @beamline/semaphore. */

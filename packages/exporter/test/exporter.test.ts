@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { MailboxRegistry } from '@beamline/mailbox'
 import { Semaphore } from '@beamline/semaphore'
 import { request } from 'undici'
 import { SNAPSHOT_PATH, SNAPSHOT_SCHEMA, type Snapshot, startExporter } from '../src/index.js'
@@ -121,6 +122,33 @@ describe('startExporter', () => {
     await assert.rejects(startExporter({ service: 's', listen: { port: 70000 } }), {
       message: /^listen\.port:/,
     })
+  })
+
+  it('exports a real mailbox registry: totals, groups and the top-N, from one pass or from two calls', async () => {
+    const registry = new MailboxRegistry({ capacity: 64 })
+    for (let i = 0; i < 30; i++) {
+      const mb = registry.mailbox<number>(`session-${i}`, { group: i % 2 ? 'push' : 'chat', capacity: 8 })
+      for (let k = 0; k < i % 6; k++) mb.push(k)
+    }
+    // The same registry without snapshot(), as an older @beamline/mailbox or another source would be.
+    const twoCalls = { stats: () => registry.stats(), top: (n: number) => registry.top(n) }
+    const onePass = await startExporter({ service: 's', registry, topN: 5, listen: { port: 0 } })
+    const fallback = await startExporter({ service: 's', registry: twoCalls, topN: 5, listen: { port: 0 } })
+    try {
+      const [a, b] = [onePass, fallback].map((e) => e.snapshot().mailboxes!)
+      assert.equal(a.totals.queued, 75)
+      assert.equal(a.totals.mailboxes, 30)
+      assert.deepEqual(Object.keys(a.groups).sort(), ['chat', 'push'])
+      assert.deepEqual(
+        a.top.map((t) => t.length),
+        [5, 5, 5, 5, 5],
+      )
+      assert.equal(a.longest?.length, 5)
+      const strip = (m: typeof a) => ({ ...m, top: m.top.map(({ oldestAgeMs: _, ...row }) => row) })
+      assert.deepEqual(strip(a), strip(b))
+    } finally {
+      await Promise.all([onePass.close(), fallback.close()])
+    }
   })
 
   it('leaves out a source that throws, warns once, and keeps serving the others', async () => {
