@@ -14,7 +14,7 @@ import { once } from 'node:events'
 import { test } from 'node:test'
 import { Worker } from 'node:worker_threads'
 import { MailboxRegistry, type RegistryStats } from '../src/index.js'
-import type { GroupTotals } from './fixtures/stress-worker.js'
+import { type GroupTotals, zeroTotals } from './fixtures/totals.js'
 
 const THREADS = 4
 const ROUNDS = 3000
@@ -80,15 +80,7 @@ test(`accounting is exact across ${THREADS} worker threads with slot churn and g
   const expected: Record<string, GroupTotals> = {}
   for (const report of reports) {
     for (const [group, t] of Object.entries(report.totals)) {
-      const e = (expected[group] ??= {
-        queued: 0,
-        enqueued: 0,
-        dequeued: 0,
-        rejected: 0,
-        overflow: 0,
-        expired: 0,
-        live: 0,
-      })
+      const e = (expected[group] ??= zeroTotals())
       for (const key of Object.keys(t) as (keyof GroupTotals)[]) e[key] += t[key]
     }
   }
