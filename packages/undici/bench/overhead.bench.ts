@@ -11,7 +11,7 @@
 import { measureCases, median, printTable, type Row, reportTarget } from '@beamline/bench-kit'
 import { adaptiveThrottle, bulkhead } from '@beamline/undici'
 import { bulkhead as cockatielBulkhead } from 'cockatiel'
-import { Agent, type Dispatcher } from 'undici'
+import { Agent, DecoratorHandler, type Dispatcher } from 'undici'
 import { startServerThread } from './start-server.js'
 
 const REQUESTS = 2_000
@@ -30,6 +30,9 @@ const viaAgent =
 const plain = new Agent()
 // What any interceptor costs through compose() (a Proxy over the Agent), before it does anything.
 const passThrough = new Agent().compose((dispatch) => (o, h) => dispatch(o, h))
+// What any interceptor that wraps the handler costs (as undici's own retry, dump, cache do), before it
+// does anything: undici's DecoratorHandler forwarding every callback.
+const wrapping = new Agent().compose((dispatch) => (o, h) => dispatch(o, new DecoratorHandler(h)))
 const withBulkhead = new Agent().compose(bulkhead({ maxConcurrent: 128, maxQueued: 1000 }))
 const queueing = new Agent().compose(bulkhead({ maxConcurrent: 32, maxQueued: 1000 }))
 const withBoth = new Agent().compose(bulkhead({ maxConcurrent: 128, maxQueued: 1000 }), adaptiveThrottle())
@@ -40,6 +43,11 @@ const cockatielSend = viaAgent(cockatielAgent)
 const cases: { name: string; send: Send; note?: string }[] = [
   { name: 'undici Agent (baseline)', send: viaAgent(plain) },
   { name: 'Agent.compose(pass-through)', send: viaAgent(passThrough), note: "undici's compose alone" },
+  {
+    name: 'Agent.compose(DecoratorHandler)',
+    send: viaAgent(wrapping),
+    note: 'any handler-wrapping interceptor, doing nothing',
+  },
   {
     name: 'Agent + bulkhead',
     send: viaAgent(withBulkhead),
@@ -112,7 +120,7 @@ for (const name of ['Agent + bulkhead', 'Agent + bulkhead + adaptiveThrottle']) 
   )
 }
 await Promise.all(
-  [plain, passThrough, withBulkhead, queueing, withBoth, cockatielAgent].map((a) => a.close()),
+  [plain, passThrough, wrapping, withBulkhead, queueing, withBoth, cockatielAgent].map((a) => a.close()),
 )
 await server.stop()
 
