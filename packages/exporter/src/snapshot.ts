@@ -83,6 +83,36 @@ function guarded<T>(what: string, read: () => T, fallback: T): T {
   }
 }
 
+/** The schema's bounds (sidecar/schema/snapshot-v1.schema.json): a snapshot past them is refused whole. */
+const MAX_LIST = 10_000
+const MAX_NAME = 1024
+
+/** Keeps a source's list within the schema: the first MAX_LIST rows, keys cut to MAX_NAME. */
+function fitted<T extends { key: string }>(what: string, rows: readonly T[]): T[] {
+  if (rows.length > MAX_LIST) {
+    warnOnce(
+      `exporter:${what}:rows`,
+      `beamline exporter: ${what} has ${rows.length} keys; exporting the first ${MAX_LIST}`,
+    )
+  }
+  const out = rows.length > MAX_LIST ? rows.slice(0, MAX_LIST) : [...rows]
+  for (let i = 0; i < out.length; i++) {
+    const row = out[i]!
+    if (row.key.length > MAX_NAME) out[i] = { ...row, key: row.key.slice(0, MAX_NAME) }
+  }
+  return out
+}
+
+/**
+ * JSON.stringify replacer: JSON has no NaN or Infinity (they would become null, which the schema
+ * refuses, losing the whole snapshot), so a non-finite number from a source is sent as 0, warned once.
+ */
+export function finiteNumbers(key: string, value: unknown): unknown {
+  if (typeof value !== 'number' || Number.isFinite(value)) return value
+  warnOnce(`exporter:non-finite:${key}`, `beamline exporter: ${key} is ${value}; exported as 0`)
+  return 0
+}
+
 function drops(d: DropCounts | undefined): DropCounts {
   return { overflow: d?.overflow ?? 0, expired: d?.expired ?? 0 }
 }
@@ -175,11 +205,17 @@ export function buildSnapshot(
     pressure: readPressure(sources),
     rings: readRings(sources),
     undici: {
-      bulkheads: (sources.undici?.bulkheads ?? []).flatMap((b, i) =>
-        guarded(`undici bulkhead ${i}`, () => b.stats(), []),
+      bulkheads: fitted(
+        'undici bulkheads',
+        (sources.undici?.bulkheads ?? []).flatMap((b, i) =>
+          guarded(`undici bulkhead ${i}`, () => b.stats(), []),
+        ),
       ),
-      throttles: (sources.undici?.throttles ?? []).flatMap((t, i) =>
-        guarded(`undici throttle ${i}`, () => t.stats(), []),
+      throttles: fitted(
+        'undici throttles',
+        (sources.undici?.throttles ?? []).flatMap((t, i) =>
+          guarded(`undici throttle ${i}`, () => t.stats(), []),
+        ),
       ),
     },
     runtime: runtime.read(),
