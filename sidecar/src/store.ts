@@ -22,6 +22,8 @@ interface RateEntry {
   readonly name: string
   readonly direction: string
   readonly counter: CounterRate
+  /** Snapshot time of the last poll that reported this counter. */
+  seenAt: number
 }
 
 /** A short history of the 1 s rates of all mailboxes together, for status pages. */
@@ -63,12 +65,24 @@ export class TargetState {
     direction: string,
     capacity: number,
     slackMs: number,
+    now: number,
   ): CounterRate {
     const key = `${kind}\0${name}\0${direction}`
     let entry = this.rates.get(key)
-    if (!entry)
-      this.rates.set(key, (entry = { kind, name, direction, counter: new CounterRate(capacity, slackMs) }))
+    if (!entry) {
+      entry = { kind, name, direction, counter: new CounterRate(capacity, slackMs), seenAt: now }
+      this.rates.set(key, entry)
+    }
+    entry.seenAt = now
     return entry.counter
+  }
+
+  /**
+   * Forgets counters no poll has reported since `before` (a group or semaphore that went away), as
+   * the served series expire after the TTL: a target that keeps inventing names cannot grow this.
+   */
+  expireRates(before: number): void {
+    for (const [key, e] of this.rates) if (e.seenAt < before) this.rates.delete(key)
   }
 
   /** Per-second rate of one counter over `windowMs` (default 1 s); undefined before two polls. */
@@ -113,12 +127,14 @@ export class Store {
   lastCycleSeconds = 0
   ready = false
   private readonly capacity: number
+  private readonly ttlMs: number
   private readonly slackMs: number
   private view: Map<MetricDef, Series[]> | undefined
 
   constructor(options: StoreOptions) {
     this.capacity = CounterRate.capacityFor(RATE_WINDOWS.at(-1)!.seconds * 1000, options.intervalMs)
     this.slackMs = options.intervalMs / 2
+    this.ttlMs = options.ttlMs
     this.series = new LRUCache<string, Series>({
       max: options.maxSeries,
       ttl: options.ttlMs,
@@ -164,11 +180,12 @@ export class Store {
     const base = [s.service, s.instance]
     forEachSample(s, (def, labels, value) => this.upsert(def, [...base, ...labels], value))
     this.recordRates(state, s, base)
+    state.expireRates(s.time - this.ttlMs)
   }
 
   private recordRates(state: TargetState, s: Snapshot, base: readonly string[]): void {
     const rate = (kind: RateEntry['kind'], name: string, direction: string, raw: number) => {
-      const counter = state.rateFor(kind, name, direction, this.capacity, this.slackMs)
+      const counter = state.rateFor(kind, name, direction, this.capacity, this.slackMs, s.time)
       counter.add(s.time, raw)
       return counter
     }

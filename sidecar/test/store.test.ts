@@ -86,6 +86,22 @@ describe('Store', () => {
     assert.ok(store.seriesExpired > 0)
   })
 
+  it('regression: forgets the rates of counters no poll reported for the TTL', async () => {
+    // A target reporting a new semaphore name on every poll once grew the rate state without end,
+    // although its served series were bounded.
+    const store = new Store({ intervalMs: 1000, ttlMs: 5_000, maxSeries: 10_000 })
+    const state = new TargetState(parseTarget('http://127.0.0.1:1', 'test'))
+    const [base] = await snapshots(1, new Semaphore({ name: 'db', max: 2 }))
+    for (let i = 0; i < 40; i++) {
+      const sem = { ...base!.semaphores[0]!, name: `sem-${i}` }
+      const s = { ...base!, time: 1_000_000 + i * 1000, semaphores: [sem] }
+      store.record(state, { ok: true, snapshot: s, bytes: 0 }, 1, Date.now())
+    }
+    const names = new Set([...state.rates.values()].filter((e) => e.kind === 'semaphore').map((e) => e.name))
+    // Seen within the last 5 s: the names of polls 34..39 (poll 34 is exactly 5 s old).
+    assert.deepEqual([...names].sort(), ['sem-34', 'sem-35', 'sem-36', 'sem-37', 'sem-38', 'sem-39'])
+  })
+
   it('serves semaphore rates and resets peaks after each scrape', async () => {
     const store = new Store({ intervalMs: 1000, ttlMs: 60_000, maxSeries: 10_000 })
     const state = new TargetState(parseTarget('http://127.0.0.1:1', 'test'))
