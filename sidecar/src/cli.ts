@@ -36,26 +36,30 @@ async function main(): Promise<void> {
     process.stdout.write(`${pkg.version}\n`)
     return
   }
+  let sidecar: { close(graceMs: number): Promise<void> } | undefined
+  let stopping = false
+  const exit = () => process.exit(0)
+  // Installed before loading and starting, so a SIGTERM during startup is still a clean exit 0.
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    process.stderr.write(`beamline-sidecar: ${signal}, shutting down\n`)
+    // The orchestrator's grace period is usually 5 s or more: leave by 4.5 s whatever happens.
+    setTimeout(exit, 4500).unref()
+    if (sidecar) sidecar.close(4000).then(exit, exit)
+    // else still starting: closed as soon as it has started, below
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
   // Loaded here, not at the top: `top`, --help and configuration errors need none of its dependencies.
   const { startSidecar } = await import('./sidecar.js')
-  let sidecar: Awaited<ReturnType<typeof startSidecar>>
   try {
     sidecar = await startSidecar(request.config)
   } catch (err) {
     process.stderr.write(`beamline-sidecar: cannot start: ${(err as Error).message}\n`)
     process.exit(1)
   }
-  const stop = (signal: string) => {
-    process.stderr.write(`beamline-sidecar: ${signal}, shutting down\n`)
-    // The orchestrator's grace period is usually 5 s or more: leave by 4.5 s whatever happens.
-    setTimeout(() => process.exit(0), 4500).unref()
-    sidecar.close(4000).then(
-      () => process.exit(0),
-      () => process.exit(0),
-    )
-  }
-  process.once('SIGTERM', () => stop('SIGTERM'))
-  process.once('SIGINT', () => stop('SIGINT'))
+  if (stopping) sidecar.close(4000).then(exit, exit)
 }
 
 await main()

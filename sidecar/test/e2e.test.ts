@@ -9,7 +9,7 @@
  * escaped; the output passes `promtool check metrics`; SIGTERM ends the process with 0 within 5 s.
  */
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type RequestListener, type Server } from 'node:http'
@@ -17,8 +17,10 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { METRICS } from '../src/index.js'
 import {
+  CLI,
   eventually,
   parseExposition,
   promtool,
@@ -372,6 +374,17 @@ describe('sidecar end to end', () => {
         p.attributes.some((x) => x.key === 'group' && x.value.stringValue === 'orders'),
     )
     assert.equal(Number(point?.asDouble ?? point?.asInt), 1000)
+  })
+
+  it('regression: SIGTERM while still starting exits 0, not 143', async () => {
+    // From 100 ms on: before that node itself is still booting, with no JavaScript to catch a signal.
+    for (const delayMs of [100, 250]) {
+      const child = spawn(process.execPath, [CLI, '--listen', '127.0.0.1:0'], { stdio: 'ignore' })
+      await sleep(delayMs)
+      child.kill('SIGTERM')
+      const [code, signal] = (await once(child, 'exit')) as [number | null, string | null]
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, `SIGTERM after ${delayMs} ms`)
+    }
   })
 
   it('exits 0 within 5 s on SIGTERM', async () => {
