@@ -127,7 +127,8 @@ class Throttle {
       'bucketMs',
       options.bucketMs,
       { min: windowMs / 10_000, max: windowMs },
-      Math.min(1000, windowMs),
+      // 1 s steps, longer for windows over 10 000 s, so a window never holds more than 10 000 buckets.
+      Math.max(Math.min(1000, windowMs), windowMs / 10_000),
     )
     this.buckets = Math.ceil(windowMs / this.bucketMs)
     const maxKeys = integerOption('maxKeys', options.maxKeys, 1, 2 ** 20, 1000)

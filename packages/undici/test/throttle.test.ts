@@ -9,7 +9,13 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { adaptiveThrottle, bulkhead, InvalidOptionError, ThrottledError } from '@beamline/undici'
+import {
+  adaptiveThrottle,
+  bulkhead,
+  type Dispatch,
+  InvalidOptionError,
+  ThrottledError,
+} from '@beamline/undici'
 import { majors, sleep, startGate, startServer, type TestServer, type Undici } from './helpers.js'
 
 test('bad options are refused with ERR_BEAMLINE_INVALID_OPTION', () => {
@@ -30,6 +36,31 @@ test('bad options are refused with ERR_BEAMLINE_INVALID_OPTION', () => {
       JSON.stringify(options),
     )
   }
+})
+
+test('regression: a window of years with the default bucketMs stays at most 10 000 buckets per key', () => {
+  // The default step was 1 s whatever the window, so windowMs 1e12 meant a 16 GB bucket array per key.
+  const controller = { aborted: false, paused: false, reason: null, abort() {}, pause() {}, resume() {} }
+  const answer: Dispatch = (_opts, h) => {
+    h.onRequestStart?.(controller, null)
+    h.onResponseStart?.(controller, 200, {}, 'OK')
+    h.onResponseEnd?.(controller, {})
+    return true
+  }
+  const dispatch = adaptiveThrottle({ windowMs: 1e12 })(answer)
+  const before = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers
+  for (let i = 0; i < 10; i++) {
+    dispatch(
+      { origin: `http://h${i}.test`, path: '/', method: 'GET' },
+      {
+        onResponseError(_c, err) {
+          throw err
+        },
+      },
+    )
+  }
+  const grown = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - before
+  assert.ok(grown < 20 * 2 ** 20, `10 keys took ${(grown / 2 ** 20).toFixed(1)} MiB`)
 })
 
 /** Fails every request whose sequence number is not a multiple of `every` with `status`. */
