@@ -107,7 +107,7 @@ export function mailboxes() {
           timeseriesPanel({
             title: 'Dequeue rate',
             description:
-              'Messages taken out by consumers per second, over the selected window. Bad: zero while messages are queued (alert BeamlineMailboxNotDraining) — the consumer is stuck or dead; or flat at a ceiling while the enqueue rate is above it — the consumers are at capacity. Do: check the consumer for a hung await or crash; add consumers or make them faster.',
+              'Messages taken out by consumers per second, over the selected window (groups of observed queues count none and stay at zero). Bad: zero while a mailbox group has messages queued (alert BeamlineMailboxNotDraining) — the consumer is stuck or dead; or flat at a ceiling while the enqueue rate is above it — the consumers are at capacity. Do: check the consumer for a hung await or crash; add consumers or make them faster.',
             unit: 'mps',
             min: 0,
             queries: [{ expr: mailboxRate('dequeued'), legend: '{{group}}' }],
