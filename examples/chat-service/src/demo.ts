@@ -138,7 +138,7 @@ function writeReport(interrupted: boolean): void {
 
 say(
   `beamline demo ${protect ? 'with protection' : 'WITHOUT protection (--no-protection)'}: ` +
-    `${durationS} s, capacity ≈ ${CAPACITY_RPS} messages/s (8 db connections × 2 queries of ${DB_QUERY_MS} ms)`,
+    `${durationS} s, capacity ≈ ${CAPACITY_RPS} messages/s (8 db connections × 2 queries of ${DB_QUERY_MS} ms; twice that with the optional query skipped under pressure)`,
 )
 const provider = start('push provider', fork(here('./demo/push-provider.js'), { stdio: 'inherit' }))
 const { urls } = await ready<{ urls: { apns: string; fcm: string } }>(provider, 'push provider')

@@ -76,7 +76,7 @@ ${['warm-up', 'normal', 'burst', 'slowdown', 'recovery'].map((p) => `.ph-${p} .d
 </style></head>
 <body><main>
 <h1>beamline demo: an overload incident, replayed <span class="badge ${data.protect ? 'on' : 'off'}">${esc(mode)}</span></h1>
-<div class="meta">${esc(data.startedAt)} · ${data.durationS} s · capacity ≈ ${data.capacityRps} messages/s (8 db connections × 2 queries of ${data.dbQueryMs} ms) · ${esc(data.machine)}${data.interrupted ? ' · <b>interrupted</b>' : ''}</div>
+<div class="meta">${esc(data.startedAt)} · ${data.durationS} s · capacity ≈ ${data.capacityRps} messages/s (8 db connections × 2 queries of ${data.dbQueryMs} ms; twice that when the protected service skips the optional query under pressure) · ${esc(data.machine)}${data.interrupted ? ' · <b>interrupted</b>' : ''}</div>
 <h2>Phases</h2>
 <table>
 <thead><tr><th>phase</th><th>offered /s</th><th>admitted /s</th><th>shed /s</th><th>failed /s</th><th>p50</th><th>p99</th><th>max queued</th><th>pressure</th><th class="outcome">outcome</th></tr></thead>
