@@ -52,6 +52,8 @@ import {
 
 /** Largest `max`, and largest number of permits one call may take: FREE must fit an Int32 with room to go negative. */
 export const MAX_PERMITS = 2 ** 30
+/** Longest `timeoutMs` of acquire(): what setTimeout can wait. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
 export interface SemaphoreOptions {
   /** Name shown in `stats()`, errors and metrics (label `semaphore`). Non-empty, at most 200 UTF-8 bytes. */
@@ -86,7 +88,8 @@ export interface AcquireOptions {
   signal?: AbortSignal
   /**
    * Milliseconds to wait before failing with `ERR_BEAMLINE_SEMAPHORE_TIMEOUT`; 0 fails at once when no
-   * permit is free. Default: wait until a permit frees or the signal aborts.
+   * permit is free. From 0 to 2 147 483 647 (about 24.8 days, setTimeout's limit). Default: wait
+   * until a permit frees or the signal aborts.
    */
   timeoutMs?: number
 }
@@ -236,13 +239,16 @@ export class Semaphore {
    * or the signal's reason on abort. A pending acquire keeps its thread alive until it settles.
    * Order among parked callers: FIFO within a thread; across threads, whichever thread wakes first.
    */
-  acquire(options: AcquireOptions = {}): Promise<void> {
-    const permits = integerOption('permits', options.permits, 1, MAX_PERMITS, 1)
+  acquire(options: AcquireOptions | null = {}): Promise<void> {
+    const { permits: p, timeoutMs: t, signal } = options ?? {}
+    const permits = integerOption('permits', p, 1, MAX_PERMITS, 1)
+    // setTimeout's limit: a longer delay would fire after 1 ms.
     const timeoutMs =
-      options.timeoutMs === undefined ? undefined : numberOption('timeoutMs', options.timeoutMs, { min: 0 })
-    const { signal } = options
+      t === undefined ? undefined : numberOption('timeoutMs', t, { min: 0, max: MAX_TIMEOUT_MS })
     if (signal?.aborted) return Promise.reject(signal.reason)
-    if (this.#take(permits)) return Promise.resolve()
+    // Callers already parked in this thread go first (FIFO): a newcomer only takes free permits
+    // directly when nobody here waits, so a large request is not starved by a stream of small ones.
+    if (this.#head === undefined && this.#take(permits)) return Promise.resolve()
     const i32 = this.#i32
     if (permits > Atomics.load(i32, MAX)) {
       return Promise.reject(

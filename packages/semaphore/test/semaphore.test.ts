@@ -133,6 +133,40 @@ test('acquire with several permits waits until all are free', async () => {
   await assert.rejects(sem.acquire({ permits: 4 }), InvalidOptionError)
 })
 
+test('regression: a newcomer does not pass a larger request parked before it in the thread', async () => {
+  const sem = new Semaphore({ name: 'db', max: 2 })
+  sem.tryAcquire()
+  const order: string[] = []
+  const big = sem.acquire({ permits: 2 }).then(() => order.push('big'))
+  // One permit is free, but `big` waits for two and came first: the newcomer waits behind it.
+  const small = sem.acquire().then(() => order.push('small'))
+  await sleep(5)
+  assert.deepEqual(order, [])
+  sem.release()
+  await big
+  sem.release(2)
+  await small
+  assert.deepEqual(order, ['big', 'small'])
+  sem.release()
+})
+
+test('regression: timeoutMs beyond what setTimeout can wait is refused, not fired after 1 ms', async () => {
+  const sem = new Semaphore({ name: 'db', max: 1 })
+  sem.tryAcquire()
+  assert.throws(() => sem.acquire({ timeoutMs: 2 ** 31 }), {
+    code: 'ERR_BEAMLINE_INVALID_OPTION',
+    message: /^timeoutMs: .*2147483647/,
+  })
+  const longest = sem.acquire({ timeoutMs: 2 ** 31 - 1 })
+  await sleep(20)
+  assert.equal(sem.stats().timedOut, 0)
+  sem.release()
+  await longest
+  sem.release()
+  await sem.acquire(null) // no options, as `acquire()`
+  sem.release()
+})
+
 test('acquire times out with ERR_BEAMLINE_SEMAPHORE_TIMEOUT, counted, and leaves the queue', async () => {
   const sem = new Semaphore({ name: 'db', max: 1 })
   sem.tryAcquire()
