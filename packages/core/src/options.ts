@@ -67,6 +67,9 @@ export function choiceOption<T extends string>(
   return value as T
 }
 
+/** A surrogate not part of a pair (a pair is one code point under the u flag). */
+const LONE_SURROGATE = /\p{Surrogate}/u
+
 /** Returns `value` if it is a non-empty string of at most `maxBytes` UTF-8 bytes. */
 export function nameOption(name: string, value: unknown, maxBytes = 200): string {
   if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > maxBytes) {
@@ -74,6 +77,11 @@ export function nameOption(name: string, value: unknown, maxBytes = 200): string
       name,
       `must be a non-empty string of at most ${maxBytes} UTF-8 bytes, got ${show(value)}`,
     )
+  }
+  // Names are kept in shared memory as UTF-8, where a lone surrogate becomes U+FFFD: the name would
+  // come back changed, and two different names could become the same one.
+  if (LONE_SURROGATE.test(value)) {
+    throw new InvalidOptionError(name, `must be well-formed Unicode (no lone surrogate), got ${show(value)}`)
   }
   return value
 }

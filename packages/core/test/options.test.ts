@@ -51,6 +51,9 @@ test('choiceOption and nameOption', () => {
   assert.equal(nameOption('name', 'db'), 'db')
   assertInvalid(() => nameOption('name', ''), 'name', /non-empty/)
   assertInvalid(() => nameOption('name', 'é'.repeat(101)), 'name', /200 UTF-8 bytes/)
+  // Regression: lone surrogates passed, then came back from shared memory as U+FFFD.
+  assertInvalid(() => nameOption('name', 'node-\ud800'), 'name', /lone surrogate/)
+  assert.equal(nameOption('name', 'node-😀'), 'node-😀')
 })
 
 test('checkHandle refuses other kinds and other layout versions', () => {
