@@ -151,7 +151,7 @@ function outcome(s: PhaseSummary, baseP99: number, healthyP99: number): string {
   }
   if (s.shedShare > 0.01) {
     return (
-      `Stayed up by shedding: ${pct(s.shedShare)} of ${load} refused at once with 503, ` +
+      `Stayed up by shedding: ${pct(s.shedShare)} of ${load} refused with 503 (at the door or after a bounded wait), ` +
       `${Math.round(s.admittedRps)} rps admitted with ${p99}${times}; ${queues}; ${pressure}` +
       (s.settledAfter !== null && s.settledAfter > 0 ? `; clean again after ${s.settledAfter} s.` : '.')
     )
