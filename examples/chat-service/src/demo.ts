@@ -195,6 +195,7 @@ say(
 )
 
 let work = Promise.resolve()
+let shownPhase = ''
 loadgen.on(
   'message',
   (msg: { phase?: PhaseName; second?: SecondStats; done?: { totals: PhaseTotals[] } }) => {
@@ -203,8 +204,14 @@ loadgen.on(
       if (msg.phase) {
         const phase = phases.find((p) => p.name === msg.phase)!
         provider.send({ latencyMs: { apns: phase.apnsLatencyMs } })
-        say(`── ${phase.name}: ${phase.what}, ${phase.rps} requests/s for ${phase.seconds} s`)
       } else if (msg.second) {
+        // The header goes with the phase's first row: the previous phase's last second arrives after
+        // the new phase has started.
+        if (msg.second.phase !== shownPhase) {
+          const phase = phases.find((p) => p.name === msg.second!.phase)!
+          shownPhase = phase.name
+          say(`── ${phase.name}: ${phase.what}, ${phase.rps} requests/s for ${phase.seconds} s`)
+        }
         rows.push(await toRow(msg.second))
         printRow(rows.at(-1)!, durationS)
       } else if (msg.done) {
