@@ -4,7 +4,7 @@
  */
 import { SNAPSHOT_METRICS as S } from '@beamline/sidecar'
 import { beamlineDashboard } from './dashboard.js'
-import { RED, timeseriesPanel, YELLOW } from './panels.js'
+import { RED, sumBy, timeseriesPanel, YELLOW } from './panels.js'
 import { peak, rate, sel } from './selectors.js'
 
 const BY_SEMAPHORE = 'by (service, instance, semaphore)'
@@ -77,16 +77,10 @@ export function loadProtection() {
             unit: 'ops',
             min: 0,
             queries: [
-              { expr: `sum by (semaphore) (${rate(S.semaphoreAcquired)})`, legend: '{{semaphore}} acquired' },
-              { expr: `sum by (semaphore) (${rate(S.semaphoreRejected)})`, legend: '{{semaphore}} rejected' },
-              {
-                expr: `sum by (semaphore) (${rate(S.semaphoreTimedOut)})`,
-                legend: '{{semaphore}} timed out',
-              },
-              {
-                expr: `sum by (semaphore) (${rate(S.semaphoreReclaimed)})`,
-                legend: '{{semaphore}} reclaimed',
-              },
+              sumBy('semaphore', rate(S.semaphoreAcquired), 'acquired'),
+              sumBy('semaphore', rate(S.semaphoreRejected), 'rejected'),
+              sumBy('semaphore', rate(S.semaphoreTimedOut), 'timed out'),
+              sumBy('semaphore', rate(S.semaphoreReclaimed), 'reclaimed'),
             ],
             overrides: [
               {
@@ -107,8 +101,8 @@ export function loadProtection() {
             unit: 'short',
             min: 0,
             queries: [
-              { expr: `sum by (origin) (${sel(S.undiciActive)})`, legend: '{{origin}} in flight' },
-              { expr: `sum by (origin) (${sel(S.undiciQueued)})`, legend: '{{origin}} queued' },
+              sumBy('origin', sel(S.undiciActive), 'in flight'),
+              sumBy('origin', sel(S.undiciQueued), 'queued'),
             ],
           }),
           timeseriesPanel({
@@ -123,7 +117,7 @@ export function loadProtection() {
                 expr: `sum by (origin, outcome) (${rate(S.undiciRequests)})`,
                 legend: '{{origin}} {{outcome}}',
               },
-              { expr: `sum by (origin) (${rate(S.undiciQueuedTotal)})`, legend: '{{origin}} had to wait' },
+              sumBy('origin', rate(S.undiciQueuedTotal), 'had to wait'),
             ],
           }),
           timeseriesPanel({
@@ -148,9 +142,9 @@ export function loadProtection() {
             unit: 'reqps',
             min: 0,
             queries: [
-              { expr: `sum by (origin) (${rate(S.undiciThrottleRequests)})`, legend: '{{origin}} requests' },
-              { expr: `sum by (origin) (${rate(S.undiciThrottleAccepts)})`, legend: '{{origin}} accepts' },
-              { expr: `sum by (origin) (${rate(S.undiciThrottled)})`, legend: '{{origin}} throttled' },
+              sumBy('origin', rate(S.undiciThrottleRequests), 'requests'),
+              sumBy('origin', rate(S.undiciThrottleAccepts), 'accepts'),
+              sumBy('origin', rate(S.undiciThrottled), 'throttled'),
             ],
           }),
         ],

@@ -42,6 +42,11 @@ export interface Query {
   legend: string
 }
 
+/** `expr` summed by one label, its series named after that label's value and `what`. */
+export function sumBy(label: string, expr: string, what: string): Query {
+  return { expr: `sum by (${label}) (${expr})`, legend: `{{${label}}} ${what}` }
+}
+
 export interface PanelSpec {
   title: string
   /** What the panel shows, what a bad value means and what to do about it. */

@@ -157,7 +157,14 @@ test('the three dashboards show what the issue lists', () => {
   const exprs = (d: DashboardJson) => queryPanels(d).flatMap((p) => (p.targets ?? []).map((t) => t.expr))
   assert.ok(titles(overview).includes('Pressure level'))
   assert.equal(queryPanels(overview).find((p) => p.title === 'Pressure level')?.type, 'state-timeline')
-  for (const name of [
+  const assertShows = (d: DashboardJson, what: string, names: readonly string[]) => {
+    for (const name of names)
+      assert.ok(
+        exprs(d).some((e) => e.includes(`${name}{`)),
+        `${what} shows ${name}`,
+      )
+  }
+  assertShows(overview, 'overview', [
     'beamline_pressure_level_peak',
     'beamline_pressure_score_peak',
     'beamline_pressure_signal',
@@ -168,12 +175,7 @@ test('the three dashboards show what the issue lists', () => {
     'beamline_nodejs_eventloop_delay_p99_seconds',
     'beamline_v8js_memory_heap_used_bytes',
     'beamline_target_up',
-  ]) {
-    assert.ok(
-      exprs(overview).some((e) => e.includes(`${name}{`)),
-      `overview shows ${name}`,
-    )
-  }
+  ])
   for (const w of ['1s', '10s', '100s']) {
     assert.ok(
       mailboxes.templating.list.find((v) => v.name === 'window')?.options?.some((o) => o.value === w),
@@ -187,7 +189,7 @@ test('the three dashboards show what the issue lists', () => {
     exprs(mailboxes).some((e) => e.includes('sum by (group, reason) (rate(beamline_mailbox_dropped_total')),
   )
   assert.ok(queryPanels(mailboxes).some((p) => p.type === 'table' && p.title === 'Top groups'))
-  for (const name of [
+  assertShows(load, 'load protection', [
     'beamline_semaphore_in_use_peak',
     'beamline_semaphore_max',
     'beamline_semaphore_waiting_peak',
@@ -196,10 +198,5 @@ test('the three dashboards show what the issue lists', () => {
     'beamline_undici_requests_total',
     'beamline_undici_queued',
     'beamline_undici_throttle_probability',
-  ]) {
-    assert.ok(
-      exprs(load).some((e) => e.includes(`${name}{`)),
-      `load protection shows ${name}`,
-    )
-  }
+  ])
 })
