@@ -233,9 +233,8 @@ export class Mailbox<T> implements AsyncIterable<T> {
    * The ring: item number n (counted from 0 at creation, wrapping as an int32) is at #items[n & #mask].
    * #head is the number of the oldest item, #tail the number the next push gets; length = tail - head.
    */
+  /** Storage: its length is a power of two (or 0); #mask is that length − 1 (0 when empty). */
   #items: (T | undefined)[] = []
-  /** Storage size: #items.length, a power of two (or 0). */
-  #room = 0
   #mask = 0
   #head = 0
   #tail = 0
@@ -294,7 +293,7 @@ export class Mailbox<T> implements AsyncIterable<T> {
 
   /** Recomputes #limit and #floor after what they fold in changed. */
   #updateModes(): void {
-    const room = this.#room
+    const room = this.#items.length
     this.#limit =
       this.#closed || this.#groupOnly || this.#waiters !== undefined ? 0 : Math.min(this.capacity, room)
     this.#floor =
@@ -459,7 +458,7 @@ export class Mailbox<T> implements AsyncIterable<T> {
   #add(item: T): void {
     const len = this.length
     if (this.#counters === NO_FLOATS) this.#viewSlot()
-    if (len === this.#room) this.#grow()
+    if (len === this.#items.length) this.#grow()
     this.#append(item, this.#tail)
     if (this.#groupOnly) this.#groupMoved(ENQUEUED + GROUP_COUNTER, len, len + 1)
     this.#wakeAll()
@@ -601,9 +600,8 @@ export class Mailbox<T> implements AsyncIterable<T> {
   /** The mailbox just became empty (after its counters were published). */
   #emptied(): void {
     this.#firstAbove = 0
-    if (this.#room > KEEP_STORAGE) {
+    if (this.#items.length > KEEP_STORAGE) {
       this.#items = []
-      this.#room = 0
       this.#mask = 0
       this.#updateModes()
     }
@@ -614,13 +612,12 @@ export class Mailbox<T> implements AsyncIterable<T> {
   /** Doubles the ring (items keep their numbers, so each moves to `number & newMask`). */
   #grow(): void {
     const old = this.#items
-    const size = this.#room === 0 ? Math.min(FIRST_STORAGE, ceilPow2(this.capacity)) : this.#room * 2
+    const size = old.length === 0 ? Math.min(FIRST_STORAGE, ceilPow2(this.capacity)) : old.length * 2
     // Filled, not holey: reading a packed array needs no hole check.
     const items = Array.from<T | undefined>({ length: size })
     const mask = size - 1
     for (let n = this.#head; n !== this.#tail; n = (n + 1) | 0) items[n & mask] = old[n & this.#mask]
     this.#items = items
-    this.#room = size
     this.#mask = mask
     this.#updateModes()
   }
