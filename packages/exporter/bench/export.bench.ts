@@ -13,7 +13,8 @@ import { measureCases, median, printTable, reportTarget } from '@beamline/bench-
 import { AggregatorRegistry } from 'prom-client'
 import { Client } from 'undici'
 import { type Exporter, startExporter } from '../src/index.js'
-import { benchMailboxes } from './fixtures/mailboxes.js'
+import { snapshotJson } from '../src/snapshot.js'
+import { benchRegistry } from './fixtures/mailboxes.js'
 
 const WORKERS = 8
 const ROUNDS = 15
@@ -123,13 +124,13 @@ async function snapshotCost() {
   for (const n of [1000, 10_000, 100_000]) {
     exporters.push([
       n,
-      await startExporter({ service: 'bench', registry: benchMailboxes(n).registry, listen: { port: 0 } }),
+      await startExporter({ service: 'bench', registry: benchRegistry(n), listen: { port: 0 } }),
     ])
   }
   const rows = await measureCases(
     exporters.map(([n, e]) => ({
       name: `snapshot + JSON, ${n} mailboxes`,
-      fn: () => JSON.stringify(e.snapshot()),
+      fn: () => snapshotJson(e.snapshot()),
     })),
     3,
   )

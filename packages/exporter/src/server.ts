@@ -5,7 +5,7 @@ import { dirname } from 'node:path'
 import { InvalidOptionError, integerOption, nameOption, warnOnce } from '@beamline/core'
 import { ListenError } from './errors.js'
 import { acquireRuntimeSampler, releaseRuntimeSampler } from './runtime.js'
-import { buildSnapshot, finiteNumbers, SNAPSHOT_PATH, type Snapshot } from './snapshot.js'
+import { buildSnapshot, SNAPSHOT_PATH, type Snapshot, snapshotJson } from './snapshot.js'
 import type { Sources } from './sources.js'
 
 /** Where the exporter listens. */
@@ -115,7 +115,7 @@ export async function startExporter(options: ExporterOptions): Promise<Exporter>
     }
     let body: string
     try {
-      body = JSON.stringify(snapshot(), finiteNumbers)
+      body = snapshotJson(snapshot())
     } catch (err) {
       warnOnce('exporter:serve', 'beamline exporter: building a snapshot failed', err)
       res.writeHead(500).end()

@@ -107,10 +107,15 @@ function fitted<T extends { key: string }>(what: string, rows: readonly T[]): T[
  * JSON.stringify replacer: JSON has no NaN or Infinity (they would become null, which the schema
  * refuses, losing the whole snapshot), so a non-finite number from a source is sent as 0, warned once.
  */
-export function finiteNumbers(key: string, value: unknown): unknown {
+function finiteNumbers(key: string, value: unknown): unknown {
   if (typeof value !== 'number' || Number.isFinite(value)) return value
   warnOnce(`exporter:non-finite:${key}`, `beamline exporter: ${key} is ${value}; exported as 0`)
   return 0
+}
+
+/** The body `GET /beamline/v1/snapshot` serves. */
+export function snapshotJson(snapshot: Snapshot): string {
+  return JSON.stringify(snapshot, finiteNumbers)
 }
 
 function drops(d: DropCounts | undefined): DropCounts {
