@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { describe, it } from 'node:test'
 import { Worker } from 'node:worker_threads'
+import { median } from '@beamline/bench-kit'
 import { PressureMonitor } from '../src/index.js'
 import { allocator, busyFor, collectGarbage, sleep } from './fixtures/load.js'
 
@@ -24,11 +25,6 @@ async function sampled(monitor: PressureMonitor, load: Promise<void>): Promise<n
   await load
   clearInterval(probe)
   return samples.map((v) => Math.round(v * 1000) / 1000)
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
 }
 
 describe('runtime signals', () => {
