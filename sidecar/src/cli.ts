@@ -3,6 +3,11 @@ import { readFileSync } from 'node:fs'
 import { HELP, resolveConfig } from './config.js'
 import { ConfigError } from './errors.js'
 
+/** What shutdown needs of a started sidecar. */
+interface Running {
+  close(graceMs: number): Promise<void>
+}
+
 /** Exit codes: 0 clean shutdown, 1 runtime failure, 2 configuration error. */
 async function main(): Promise<void> {
   if (process.argv[2] === 'top') {
@@ -36,9 +41,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${pkg.version}\n`)
     return
   }
-  let sidecar: { close(graceMs: number): Promise<void> } | undefined
+  let sidecar: Running | undefined
   let stopping = false
   const exit = () => process.exit(0)
+  const close = (running: Running) => running.close(4000).then(exit, exit)
   // Installed before loading and starting, so a SIGTERM during startup is still a clean exit 0.
   const stop = (signal: string) => {
     if (stopping) return
@@ -46,7 +52,7 @@ async function main(): Promise<void> {
     process.stderr.write(`beamline-sidecar: ${signal}, shutting down\n`)
     // The orchestrator's grace period is usually 5 s or more: leave by 4.5 s whatever happens.
     setTimeout(exit, 4500).unref()
-    if (sidecar) sidecar.close(4000).then(exit, exit)
+    if (sidecar) close(sidecar)
     // else still starting: closed as soon as it has started, below
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
@@ -59,7 +65,7 @@ async function main(): Promise<void> {
     process.stderr.write(`beamline-sidecar: cannot start: ${(err as Error).message}\n`)
     process.exit(1)
   }
-  if (stopping) sidecar.close(4000).then(exit, exit)
+  if (stopping) close(sidecar)
 }
 
 await main()
