@@ -6,6 +6,7 @@ import type {
   BulkheadStats,
   DropCounts,
   MailboxGroupStats,
+  MailboxRegistryLike,
   MailboxTopEntry,
   PressureReason,
   SemaphoreStats,
@@ -122,14 +123,19 @@ function drops(d: DropCounts | undefined): DropCounts {
   return { overflow: d?.overflow ?? 0, expired: d?.expired ?? 0 }
 }
 
+/** Totals and top-N of a registry: from one pass when it has `snapshot(n)`, else from two calls. */
+function readRegistry(registry: MailboxRegistryLike, topN: number) {
+  if (typeof registry.snapshot === 'function') return registry.snapshot(topN)
+  return { stats: registry.stats(), top: topN > 0 ? registry.top(topN) : [] }
+}
+
 function readMailboxes(sources: Sources, topN: number): Snapshot['mailboxes'] {
   const registry = sources.registry
   if (!registry) return null
   return guarded(
     'mailbox registry',
     () => {
-      const both = typeof registry.snapshot === 'function' ? registry.snapshot(topN) : null
-      const s = both?.stats ?? registry.stats()
+      const { stats: s, top } = readRegistry(registry, topN)
       const groups: Record<string, MailboxGroupStats> = {}
       for (const [name, g] of Object.entries(s.byGroup)) groups[name] = { ...g, dropped: drops(g.dropped) }
       return {
@@ -145,7 +151,7 @@ function readMailboxes(sources: Sources, topN: number): Snapshot['mailboxes'] {
         },
         groups,
         longest: s.longest,
-        top: both?.top ?? (topN > 0 ? registry.top(topN) : []),
+        top,
         overflowNames: typeof s.overflowNames === 'number' ? s.overflowNames : 0,
       }
     },
