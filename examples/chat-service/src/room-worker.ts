@@ -3,6 +3,7 @@
  * message at a time (messages of a room are stored in order; a busy room only delays itself). Storing
  * takes a permit of the database pool shared by every worker.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { parentPort, workerData } from 'node:worker_threads'
 import { MAX_CAPACITY, type Mailbox, MailboxRegistry } from '@beamline/mailbox'
 import { PressureMonitor } from '@beamline/pressure'
@@ -21,7 +22,6 @@ const pressure = PressureMonitor.attach(config.pressure) // read-only: one atomi
 const rooms = new Map<string, Mailbox<ChatMessage>>()
 
 const reply = (result: StoreResult) => port.postMessage(result)
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** The pretend database: a query holds one pool connection for `dbQueryMs`. */
 const query = () => sleep(config.dbQueryMs)
 
