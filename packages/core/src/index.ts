@@ -2,3 +2,4 @@ export { BeamlineError, InvalidHandleError, InvalidOptionError, ReadOnlyError } 
 export { checkHandle, checkSharedBuffer, type SharedHandle } from './handle.js'
 export { choiceOption, functionOption, integerOption, nameOption, numberOption } from './options.js'
 export { warnOnce } from './warn.js'
+export { onWorkerExit } from './worker-exit.js'
