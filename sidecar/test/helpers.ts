@@ -114,3 +114,21 @@ export function promtool(t: TestContext): string | undefined {
   t.skip('promtool is missing: install the Debian package `prometheus` (apt-get install prometheus)')
   return undefined
 }
+
+/**
+ * Problems `promtool check metrics` finds in an exposition; none is []. promtool reads the Prometheus
+ * text format only: on OpenMetrics a parse error (two families with one name, as a counter `x_total`
+ * next to a gauge `x`) is still an error, but each counter `x_total`, whose HELP and TYPE OpenMetrics
+ * writes for the family `x`, is linted as "no help text": those lines are dropped when the family has
+ * its HELP.
+ */
+export function promtoolProblems(tool: string, text: string, openMetrics: boolean): string[] {
+  const r = spawnSync(tool, ['check', 'metrics'], { input: text, encoding: 'utf8' })
+  if (r.status === 0) return []
+  const lines = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() !== '')
+  if (!openMetrics || r.status !== 3) return lines.length > 0 ? lines : [`exit ${r.status}`]
+  return lines.filter((l) => {
+    const m = /^(\S+)_total no help text$/.exec(l)
+    return !(m && text.includes(`\n# HELP ${m[1]} `))
+  })
+}
