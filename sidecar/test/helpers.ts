@@ -8,6 +8,8 @@ export const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url))
 export interface ServiceReply {
   url: string
   instance: string
+  pid: number
+  startTime: number
   totals: { enqueued: number; dequeued: number; dropped: number; acquired: number; rejected: number }
 }
 
@@ -18,8 +20,9 @@ export interface Service {
 }
 
 /** Forks test/fixtures/service.js and waits for its exporter to listen. */
-export async function startService(name: string, listen: string): Promise<Service> {
-  const child = fork(fileURLToPath(new URL('./fixtures/service.js', import.meta.url)), [name, listen], {
+export async function startService(name: string, listen: string, instance?: string): Promise<Service> {
+  const args = [name, listen, ...(instance === undefined ? [] : [instance])]
+  const child = fork(fileURLToPath(new URL('./fixtures/service.js', import.meta.url)), args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const [first] = (await once(child, 'message')) as [ServiceReply]
