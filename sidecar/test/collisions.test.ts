@@ -58,12 +58,7 @@ describe('colliding series in the sidecar', () => {
     sidecar = await startSidecarProcess([
       '--interval-ms',
       '200',
-      '--target',
-      p.first.url,
-      '--target',
-      q.first.url,
-      '--target',
-      twice,
+      ...[p.first.url, q.first.url, twice].flatMap((url) => ['--target', url]),
     ])
   })
 
