@@ -60,7 +60,7 @@ describe('colliding sources', () => {
       )
       await new Promise((r) => setImmediate(r))
       assert.ok(
-        warnings.some((w) => w.includes('beamline_semaphore_max{db}')),
+        warnings.some((w) => w.includes('two sources report beamline_semaphore_in_use{db}')),
         warnings.join('\n'),
       )
     } finally {
