@@ -88,7 +88,11 @@ export class TargetState {
   private process = ''
   private top = new Map<string, TopSample>()
 
-  constructor(readonly target: Target) {}
+  /** `slackMs`: half the poll interval (see `Track.rate`). */
+  constructor(
+    readonly target: Target,
+    private readonly slackMs: number,
+  ) {}
 
   /** Forgets every history when the target is now another process (restart, or a reused socket path). */
   sameProcess(s: Snapshot): boolean {
@@ -105,9 +109,6 @@ export class TargetState {
     if (!this.up) return undefined
     return this.histories.get(`r\0${kind}\0${name}\0${direction}`)?.track.rate(windowMs, this.slackMs)
   }
-
-  /** Half the poll interval (set by the store): see `Track.rate`. */
-  slackMs = 0
 
   /** Rates by kind, name, direction and window, for the JSON API; empty while the target is down. */
   ratesJson(): Record<string, Record<string, Record<string, Rates>>> {
@@ -198,8 +199,7 @@ export class Store {
 
   /** Starts tracking a target (not polled yet: down, serving nothing). */
   add(target: Target): TargetState {
-    const state = new TargetState(target)
-    state.slackMs = this.slackMs
+    const state = new TargetState(target, this.slackMs)
     this.targets.set(target.url, state)
     return state
   }
