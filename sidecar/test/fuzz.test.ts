@@ -202,7 +202,8 @@ class Raw {
   constructor(readonly text: string) {}
 }
 
-const LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? -?([0-9.e+-]+|NaN|\+Inf|-Inf)$/
+/** One sample line; label values may hold any character but the escaped ones (U+2028 too: dotAll). */
+const LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? -?([0-9.e+-]+|NaN|\+Inf|-Inf)$/s
 
 it('takes in random valid and invalid snapshots without crashing, counting every refusal with a reason', async () => {
   const store = new Store({ intervalMs: 1000, ttlMs: 60_000, maxSeries: MAX_SERIES, peakWindowMs: 30_000 })
