@@ -23,7 +23,7 @@ export function loadProtection() {
           timeseriesPanel({
             title: 'Permits in use vs max',
             description:
-              'Permits held (highest 1 s poll between scrapes) against the semaphore’s size, per process (all its worker threads share one count). Bad: in use pinned at max — every caller beyond it waits or is refused (alert BeamlineSemaphoreSaturated). Do: if the guarded resource (database pool, CPU-heavy section) has headroom, resize(); otherwise the resource is the bottleneck: shed earlier or add capacity behind it.',
+              'Permits held (highest poll of the last 30 s, the sidecar’s --peak-window) against the semaphore’s size, per process (all its worker threads share one count). Bad: in use pinned at max — every caller beyond it waits or is refused (alert BeamlineSemaphoreSaturated). Do: if the guarded resource (database pool, CPU-heavy section) has headroom, resize(); otherwise the resource is the bottleneck: shed earlier or add capacity behind it.',
             unit: 'short',
             min: 0,
             queries: [
@@ -46,7 +46,7 @@ export function loadProtection() {
           timeseriesPanel({
             title: 'Semaphore utilisation',
             description:
-              'Highest permits in use between scrapes as a fraction of max. Bad: above 95 % for minutes — saturated. Do: as for "Permits in use vs max"; a semaphore that never goes above a few % is oversized and protects nothing.',
+              'Highest permits in use over the last 30 s as a fraction of max. Bad: above 95 % for minutes — saturated. Do: as for "Permits in use vs max"; a semaphore that never goes above a few % is oversized and protects nothing.',
             unit: 'percentunit',
             min: 0,
             thresholds: [
@@ -63,7 +63,7 @@ export function loadProtection() {
           timeseriesPanel({
             title: 'Waiting for a permit',
             description:
-              'acquire() calls parked for a permit (highest 1 s poll between scrapes), all threads. Bad: a queue that does not empty between bursts — waiting adds latency to every request and each waiter holds memory. Do: bound the wait (timeoutMs, maxWaiters) so callers fail fast, or use tryCall and degrade.',
+              'acquire() calls parked for a permit (highest poll of the last 30 s, the sidecar’s --peak-window), all threads. Bad: a queue that does not empty between bursts — waiting adds latency to every request and each waiter holds memory. Do: bound the wait (timeoutMs, maxWaiters) so callers fail fast, or use tryCall and degrade.',
             unit: 'short',
             min: 0,
             queries: [

@@ -37,7 +37,7 @@ export function mailboxes() {
           timeseriesPanel({
             title: 'Queued messages by group',
             description:
-              'Messages waiting in the mailboxes of each group, summed over the selected instances (highest 1 s poll between scrapes). Bad: a group that keeps growing (alert BeamlineMailboxGrowing) — its consumers are slower than its producers, and memory and latency grow with it. Do: compare its enqueue and dequeue rates below; speed up or add consumers, or bound the mailbox (capacity, drop-oldest, maxAgeMs).',
+              'Messages waiting in the mailboxes of each group, summed over the selected instances (highest poll of the last 30 s, the sidecar’s --peak-window). Bad: a group that keeps growing (alert BeamlineMailboxGrowing) — its consumers are slower than its producers, and memory and latency grow with it. Do: compare its enqueue and dequeue rates below; speed up or add consumers, or bound the mailbox (capacity, drop-oldest, maxAgeMs).',
             unit: 'short',
             min: 0,
             queries: [
@@ -47,7 +47,7 @@ export function mailboxes() {
           timeseriesPanel({
             title: 'Longest mailbox by group',
             description:
-              'Length of the longest single mailbox of each group (highest 1 s poll between scrapes). Bad: far above the group’s average (queued ÷ non-empty) — one session or destination is stuck while the others are fine. Do: the sidecar’s /api/v1/snapshot lists the top mailboxes by name; use lanes or per-destination mailboxes so one slow destination cannot hold the others.',
+              'Length of the longest single mailbox of each group (highest poll of the last 30 s, the sidecar’s --peak-window). Bad: far above the group’s average (queued ÷ non-empty) — one session or destination is stuck while the others are fine. Do: the sidecar’s /api/v1/snapshot lists the top mailboxes by name; use lanes or per-destination mailboxes so one slow destination cannot hold the others.',
             unit: 'short',
             min: 0,
             queries: [

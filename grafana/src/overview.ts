@@ -104,7 +104,7 @@ export function overview() {
           timeseriesPanel({
             title: 'Queued messages',
             description:
-              'Messages waiting in all mailboxes of each instance (highest 1 s poll between two scrapes). Bad: growth that does not come back down — consumers are slower than producers; this is the queuedMessages pressure signal. Do: open Beamline / Mailboxes to find the group, then speed up or add its consumers.',
+              'Messages waiting in all mailboxes of each instance (highest poll of the last 30 s, the sidecar’s --peak-window). Bad: growth that does not come back down — consumers are slower than producers; this is the queuedMessages pressure signal. Do: open Beamline / Mailboxes to find the group, then speed up or add its consumers.',
             unit: 'short',
             min: 0,
             queries: [
@@ -114,7 +114,7 @@ export function overview() {
           timeseriesPanel({
             title: 'Longest queue',
             description:
-              'Length of the longest single mailbox of each instance (highest 1 s poll between scrapes): one slow session or destination, the WhatsApp "one process with a huge message queue" failure. Bad: one mailbox far longer than the rest, growing. Do: the sidecar’s /api/v1/snapshot names it (top mailboxes); fix or isolate that consumer, or bound the mailbox (capacity, drop-oldest, maxAgeMs).',
+              'Length of the longest single mailbox of each instance (highest poll of the last 30 s, the sidecar’s --peak-window): one slow session or destination, the WhatsApp "one process with a huge message queue" failure. Bad: one mailbox far longer than the rest, growing. Do: the sidecar’s /api/v1/snapshot names it (top mailboxes); fix or isolate that consumer, or bound the mailbox (capacity, drop-oldest, maxAgeMs).',
             unit: 'short',
             min: 0,
             queries: [
@@ -146,7 +146,7 @@ export function overview() {
           timeseriesPanel({
             title: 'Event-loop delay p99',
             description:
-              'How late timers ran, 99th percentile over the exporter’s last 1 s window, and the worst single delay between scrapes. Bad: p99 above 50 ms (default throttle threshold) — every request on this instance waits that long before its code runs. Do: find the synchronous work (CPU profile), move it to worker threads, or shed earlier.',
+              'How late timers ran, 99th percentile over the exporter’s last 1 s window, and the worst single delay of the last 30 s. Bad: p99 above 50 ms (default throttle threshold) — every request on this instance waits that long before its code runs. Do: find the synchronous work (CPU profile), move it to worker threads, or shed earlier.',
             unit: 's',
             min: 0,
             thresholds: [

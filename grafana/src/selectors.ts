@@ -24,7 +24,7 @@ export function sel(def: MetricDef | typeof PROMETHEUS_UP, ...extra: string[]): 
   return `${name}{${matchers.join(',')}}`
 }
 
-/** The sidecar's `_peak` gauge of `def`: the highest 1 s poll since the previous scrape. */
+/** The sidecar's `_peak` gauge of `def`: the highest poll over its trailing --peak-window (30 s). */
 export function peak(def: MetricDef): MetricDef {
   const p = PEAK_METRICS.get(def)
   if (!p) throw new Error(`${def.name} has no _peak gauge in the sidecar's metric-name module`)

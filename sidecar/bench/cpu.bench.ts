@@ -42,7 +42,7 @@ for (let run = 0; run < 3; run++) {
   scrape.push((s.user + s.system) / 1000)
   if (run === 0)
     console.log(
-      `/metrics: ${(body.length / 1024).toFixed(0)} KiB, ${sidecar.store.series.size} series, ${sidecar.store.pollsFailed} failed polls`,
+      `/metrics: ${(body.length / 1024).toFixed(0)} KiB, ${sidecar.store.seriesCount} series, ${sidecar.store.pollsFailed} failed polls`,
     )
 }
 printTable(

@@ -6,7 +6,7 @@ import {
   formatCount,
   formatRate,
   levelName,
-  MailboxRates,
+  mailboxRows,
   pressureReasons,
   rate1s,
   SORT_BY_KEY,
@@ -195,7 +195,6 @@ function drawTargets(api) {
   )
 }
 
-const rates = new MailboxRates()
 let sort = 'length'
 let lastRows = []
 
@@ -290,7 +289,7 @@ async function poll() {
   try {
     const [api, history] = await Promise.all([getJson('/api/v1/snapshot'), getJson('/api/v1/history')])
     intervalMs = api.intervalMs
-    lastRows = rates.update(api)
+    lastRows = mailboxRows(api)
     drawCharts(history)
     drawTiles(history)
     drawTargets(api)

@@ -21,16 +21,18 @@ export interface SidecarConfig {
   readonly maxBodyBytes: number
   /** An instance not seen for this long has its series removed, in ms. Default 300 000 (5 min). */
   readonly ttlMs: number
-  /** Most series held (and served) at once; the least recently updated are dropped first. Default 100 000. */
+  /** Most series served at once (and rate or peak histories held); a poll past it leaves the rest out. Default 100 000. */
   readonly maxSeries: number
+  /** `_peak` gauges are the highest value of the polls over this trailing window, in ms. Default 30 000. */
+  readonly peakWindowMs: number
   /** OTLP/HTTP push, when an endpoint is configured. */
   readonly otlp: { readonly endpoint: string; readonly intervalMs: number } | undefined
 }
 
-type Kind = 'targets' | 'string' | 'listen' | 'integer' | 'url'
+type Kind = 'targets' | 'string' | 'listen' | 'integer' | 'url' | 'duration'
 
 interface OptionSpec {
-  readonly key: keyof SidecarConfig | 'otlpEndpoint' | 'otlpIntervalMs'
+  readonly key: keyof SidecarConfig | 'otlpEndpoint' | 'otlpIntervalMs' | 'peakWindow'
   readonly flag: string
   readonly kind: Kind
   readonly min?: number
@@ -108,7 +110,16 @@ const OPTIONS: readonly OptionSpec[] = [
     min: 100,
     max: 10_000_000,
     def: 100_000,
-    help: 'Most series held; beyond it the least recently updated are dropped and counted.',
+    help: 'Most series served (and rate or peak histories held); a poll past it leaves the rest out, counted.',
+  },
+  {
+    key: 'peakWindow',
+    flag: 'peak-window',
+    kind: 'duration',
+    min: 1000,
+    max: 3_600_000,
+    def: '30s',
+    help: 'Each _peak gauge is the highest value the polls saw over this trailing window (500ms, 30s, 2m).',
   },
   {
     key: 'otlpEndpoint',
@@ -131,6 +142,23 @@ function envName(o: OptionSpec): string {
   return o.env ?? `BEAMLINE_${o.flag.replaceAll('-', '_').toUpperCase()}`
 }
 
+const ARG: Readonly<Record<Kind, string>> = {
+  targets: 'URL',
+  string: 'DIR',
+  listen: 'HOST:PORT',
+  integer: 'N',
+  url: 'URL',
+  duration: 'TIME',
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** `500ms`, `30s`, `2m`, `1h` in milliseconds; NaN for anything else. */
+function durationMs(value: unknown): number {
+  const m = typeof value === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim()) : null
+  return m ? Math.round(Number(m[1]) * UNIT_MS[m[2]!]!) : Number.NaN
+}
+
 export const HELP = `Usage: beamline-sidecar [options]
        beamline-sidecar top [--url URL] [--sort length|peak|age|rate] [--interval-ms N]
                             (live terminal view of a running sidecar; see top --help)
@@ -142,7 +170,7 @@ Options (each also settable as BEAMLINE_<NAME> in the environment, e.g.
 BEAMLINE_INTERVAL_MS=500 or BEAMLINE_TARGETS=a,b, and as the camelCase key in
 the config file, e.g. intervalMs or targets):
   --config FILE            YAML or JSON config file (env BEAMLINE_CONFIG)
-${OPTIONS.map((o) => `  --${`${o.flag} ${o.kind === 'integer' ? 'N' : o.kind === 'listen' ? 'HOST:PORT' : o.kind === 'string' ? 'DIR' : 'URL'}`.padEnd(22)} ${o.help}${o.def === undefined ? '' : ` Default ${o.def}.`}`).join('\n')}
+${OPTIONS.map((o) => `  --${`${o.flag} ${ARG[o.kind]}`.padEnd(22)} ${o.help}${o.def === undefined ? '' : ` Default ${o.def}.`}`).join('\n')}
   --help                   Show this help.
   --version                Print the version.
 
@@ -193,6 +221,15 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
       if (!m || port > 65535)
         throw new ConfigError(where, `must be HOST:PORT such as 127.0.0.1:9464, got ${JSON.stringify(value)}`)
       return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port }
+    }
+    case 'duration': {
+      const ms = durationMs(value)
+      if (!(ms >= spec.min! && ms <= spec.max!))
+        throw new ConfigError(
+          where,
+          `must be a duration from ${spec.min! / 1000}s to ${spec.max! / 60_000}m such as 30s or 1500ms, got ${JSON.stringify(value)}`,
+        )
+      return { ms, where }
     }
     case 'url': {
       let ok = false
@@ -299,15 +336,24 @@ function build(lookup: (o: OptionSpec) => Raw | undefined): SidecarConfig {
     if (raw) values.set(o.key, convert(o, raw))
   }
   const endpoint = values.get('otlpEndpoint') as string | undefined
+  const intervalMs = values.get('intervalMs') as number
+  const peakWindow = values.get('peakWindow') as { ms: number; where: string }
+  // A window shorter than the interval would hold one poll: the peak would be the value itself.
+  if (peakWindow.ms < intervalMs)
+    throw new ConfigError(
+      peakWindow.where,
+      `must be at least the poll interval (--interval-ms ${intervalMs}), got ${peakWindow.ms} ms`,
+    )
   return {
     targets: (values.get('targets') as Target[] | undefined) ?? [],
     discoverDir: values.get('discoverDir') as string | undefined,
     listen: values.get('listen') as SidecarConfig['listen'],
-    intervalMs: values.get('intervalMs') as number,
+    intervalMs,
     timeoutMs: values.get('timeoutMs') as number,
     maxBodyBytes: values.get('maxBodyBytes') as number,
     ttlMs: values.get('ttlMs') as number,
     maxSeries: values.get('maxSeries') as number,
+    peakWindowMs: peakWindow.ms,
     otlp: endpoint ? { endpoint, intervalMs: values.get('otlpIntervalMs') as number } : undefined,
   }
 }

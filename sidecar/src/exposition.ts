@@ -38,7 +38,6 @@ export function createExposition(store: Store): Exposition {
     async render(openMetrics) {
       const registry = openMetrics ? open : text
       const body = await registry.metrics()
-      store.resetPeaks()
       return { contentType: registry.contentType, body }
     },
   }

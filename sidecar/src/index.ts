@@ -7,15 +7,23 @@ export {
   PEAK_METRICS,
   PEAKED,
   RATE_WINDOWS,
+  SELF_METRICS,
   SIDECAR_METRICS,
   SNAPSHOT_METRICS,
   servedLabels,
   TARGET_LABELS,
 } from './metric-names.js'
-export { type PollLimits, type PollResult, TargetClient } from './poller.js'
-export { CounterRate } from './rates.js'
+export { POLL_ERRORS, type PollError, type PollLimits, type PollResult, TargetClient } from './poller.js'
 export { type Handler, Router, sendJson } from './router.js'
 export { type Sidecar, type SidecarHooks, startSidecar } from './sidecar.js'
-export { type HistoryPoint, type Series, Store, TargetState } from './store.js'
+export {
+  type Series,
+  type ServedSeries,
+  Store,
+  type StoreOptions,
+  TargetState,
+  type TopRate,
+} from './store.js'
 export { parseTarget, type Target } from './target.js'
+export { Track } from './track.js'
 export { SNAPSHOT_SCHEMA_URL, snapshotError } from './validate.js'

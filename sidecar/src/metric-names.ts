@@ -20,7 +20,10 @@ export const RATE_WINDOWS = [
 
 const S = SNAPSHOT_METRICS
 
-/** Gauges whose peak between two scrapes of /metrics is also served, as `<name>_peak`. */
+/**
+ * Gauges whose highest value over the trailing `--peak-window` (30 s by default) of polls is also
+ * served, as `<name>_peak`: a spike between two scrapes still shows, and every reader sees the same.
+ */
 export const PEAKED: readonly MetricDef[] = [
   S.mailboxQueued,
   S.mailboxLongest,
@@ -39,7 +42,7 @@ function peakOf(d: MetricDef): MetricDef {
     d.labels,
     d.unit,
     [`${d.otel.name}.peak`, d.otel.unit],
-    `Highest value of ${d.name} seen by the sidecar's polls since the previous scrape of /metrics.`,
+    `Highest value of ${d.name} in the sidecar's polls over the trailing --peak-window (default 30 s).`,
   )
 }
 
@@ -91,7 +94,7 @@ export const SIDECAR_METRICS = {
     [],
     '',
     ['beamline.sidecar.series.dropped', '{series}'],
-    'Series evicted because the series limit (--max-series) was reached.',
+    'Series left out of a poll because the series limit (--max-series) was reached, counted at each such poll.',
   ),
   seriesExpired: def(
     'beamline_sidecar_series_expired_total',
@@ -99,7 +102,7 @@ export const SIDECAR_METRICS = {
     [],
     '',
     ['beamline.sidecar.series.expired', '{series}'],
-    'Series removed because their instance was not seen for the TTL (--ttl-ms).',
+    'Rate and peak histories forgotten: their series was not reported for the TTL (--ttl-ms), or their room was needed under --max-series.',
   ),
   series: def(
     'beamline_sidecar_series',
@@ -107,7 +110,15 @@ export const SIDECAR_METRICS = {
     [],
     '',
     ['beamline.sidecar.series', '{series}'],
-    'Series held for targets now.',
+    'Series served for the targets now (the targets that are up).',
+  ),
+  collisions: def(
+    'beamline_sidecar_collisions_total',
+    'counter',
+    ['kind'],
+    '',
+    ['beamline.sidecar.collisions', '{collision}'],
+    'Collisions kept apart or left out: kind instance (two targets report one service and instance; served as instance@target), series (a snapshot names one series twice; the first is served).',
   ),
   targets: def(
     'beamline_sidecar_targets',
@@ -125,6 +136,14 @@ export const SIDECAR_METRICS = {
     ['beamline.sidecar.polls', '{poll}'],
     'Polls of targets, by outcome (ok, error).',
   ),
+  pollErrors: def(
+    'beamline_sidecar_poll_errors_total',
+    'counter',
+    ['reason'],
+    '',
+    ['beamline.sidecar.poll.errors', '{poll}'],
+    'Failed polls by reason: timeout, network, http_status, too_large, invalid_json, invalid_snapshot (the snapshot refused).',
+  ),
   pollCycleDuration: def(
     'beamline_sidecar_poll_cycle_duration_seconds',
     'gauge',
@@ -141,25 +160,37 @@ export const SIDECAR_METRICS = {
     ['beamline.sidecar.cpu', 's'],
     'CPU time the sidecar process used, user plus system.',
   ),
+  startTime: def(
+    'beamline_sidecar_start_time_seconds',
+    'gauge',
+    [],
+    'seconds',
+    ['beamline.sidecar.start_time', 's'],
+    'When the sidecar started, seconds since the Unix epoch: its beamline_sidecar_* counters restart from 0 then.',
+  ),
 } as const satisfies Record<string, MetricDef>
 
 export const PEAK_METRICS: ReadonlyMap<MetricDef, MetricDef> = new Map(PEAKED.map((d) => [d, peakOf(d)]))
 
 /** Labels of a metric as served, in order: target labels first for metrics read from a target. */
 export function servedLabels(d: MetricDef): readonly string[] {
-  return SELF.has(d) || d === SIDECAR_METRICS.targetUp || d === SIDECAR_METRICS.targetPollDuration
-    ? d.labels
-    : [...TARGET_LABELS, ...d.labels]
+  return SELF_METRICS.has(d) ? d.labels : [...TARGET_LABELS, ...d.labels]
 }
 
-const SELF: ReadonlySet<MetricDef> = new Set<MetricDef>([
+/** The sidecar's own metrics: no `service` and `instance` labels, and its own resource in OTLP. */
+export const SELF_METRICS: ReadonlySet<MetricDef> = new Set<MetricDef>([
+  SIDECAR_METRICS.targetUp,
+  SIDECAR_METRICS.targetPollDuration,
   SIDECAR_METRICS.seriesDropped,
   SIDECAR_METRICS.seriesExpired,
   SIDECAR_METRICS.series,
+  SIDECAR_METRICS.collisions,
   SIDECAR_METRICS.targets,
   SIDECAR_METRICS.polls,
+  SIDECAR_METRICS.pollErrors,
   SIDECAR_METRICS.pollCycleDuration,
   SIDECAR_METRICS.cpu,
+  SIDECAR_METRICS.startTime,
 ])
 
 /** Every metric /metrics can serve, in the order it serves them. */

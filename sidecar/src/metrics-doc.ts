@@ -33,8 +33,14 @@ ${METRICS.filter((d) => !DERIVED.has(d))
 ## Computed by the sidecar
 
 Rates use the services' own clocks (the snapshot's \`time\`) and survive counter resets. A \`_peak\`
-gauge holds the highest value the 1 s polls saw since the previous scrape of \`/metrics\` (so a
-15 s scrape still sees a 1 s spike); each scrape starts a new period, so give each sidecar one scraper.
+gauge holds the highest value the polls saw over the trailing \`--peak-window\` (30 s by default), on
+the service's clock: a 15 s scrape still sees a 1 s spike, and every reader (an HA pair of Prometheus
+servers, the OTLP push) sees the same value, since no read resets anything.
+
+Everything named \`_total\` only increases, except when the process that owns it restarts, which shows
+as a new \`beamline_process_start_time_seconds\` (\`beamline_sidecar_start_time_seconds\` for the
+sidecar's own counters); in OTLP, as a new start time of the cumulative sums. A target whose poll fails
+stops being served at once (staleness); \`beamline_target_up\` says 0 and why is in \`/api/v1/targets\`.
 
 ${header}
 ${METRICS.filter((d) => DERIVED.has(d))

@@ -1,17 +1,30 @@
-import type { Snapshot } from '@beamline/exporter'
+import { SNAPSHOT_PATH, type Snapshot } from '@beamline/exporter'
 import { Client, errors } from 'undici'
 import type { Target } from './target.js'
 import { snapshotError } from './validate.js'
 
-export type PollResult = { ok: true; snapshot: Snapshot; bytes: number } | { ok: false; reason: string }
+/** Why a poll failed, as the `reason` label of `beamline_sidecar_poll_errors_total`: a bounded set. */
+export const POLL_ERRORS = [
+  'timeout',
+  'network',
+  'http_status',
+  'too_large',
+  'invalid_json',
+  'invalid_snapshot',
+] as const
+export type PollError = (typeof POLL_ERRORS)[number]
+
+export type PollResult =
+  | { ok: true; snapshot: Snapshot; bytes: number }
+  | { ok: false; error: PollError; reason: string }
+
+const failed = (error: PollError, reason: string): PollResult => ({ ok: false, error, reason })
 
 export interface PollLimits {
   /** Whole-poll budget in ms: connect, headers and body. */
   readonly timeoutMs: number
   readonly maxBodyBytes: number
 }
-
-const SNAPSHOT_PATH = '/beamline/v1/snapshot'
 
 /**
  * One keep-alive connection to one exporter. Every poll is bounded in time (one abort signal covers
@@ -47,12 +60,12 @@ export class TargetClient {
       })
       if (res.statusCode !== 200) {
         res.body.destroy()
-        return { ok: false, reason: `HTTP ${res.statusCode}` }
+        return failed('http_status', `HTTP ${res.statusCode}`)
       }
       const declared = Number(res.headers['content-length'])
       if (declared > maxBodyBytes) {
         res.body.destroy()
-        return { ok: false, reason: `body of ${declared} bytes exceeds the ${maxBodyBytes}-byte limit` }
+        return failed('too_large', `body of ${declared} bytes exceeds the ${maxBodyBytes}-byte limit`)
       }
       const chunks: Buffer[] = []
       let bytes = 0
@@ -60,7 +73,7 @@ export class TargetClient {
         bytes += chunk.length
         if (bytes > maxBodyBytes) {
           res.body.destroy()
-          return { ok: false, reason: `body exceeds the ${maxBodyBytes}-byte limit` }
+          return failed('too_large', `body exceeds the ${maxBodyBytes}-byte limit`)
         }
         chunks.push(chunk)
       }
@@ -68,10 +81,10 @@ export class TargetClient {
       try {
         doc = JSON.parse(Buffer.concat(chunks, bytes).toString('utf8'))
       } catch (err) {
-        return { ok: false, reason: `invalid JSON: ${(err as Error).message}` }
+        return failed('invalid_json', `invalid JSON: ${(err as Error).message}`)
       }
       const invalid = snapshotError(doc)
-      if (invalid) return { ok: false, reason: `invalid snapshot: ${invalid}` }
+      if (invalid) return failed('invalid_snapshot', `invalid snapshot: ${invalid}`)
       return { ok: true, snapshot: doc as Snapshot, bytes }
     } catch (err) {
       if (
@@ -79,12 +92,12 @@ export class TargetClient {
         err instanceof errors.HeadersTimeoutError ||
         err instanceof errors.BodyTimeoutError
       ) {
-        return { ok: false, reason: `timed out after ${timeoutMs} ms` }
+        return failed('timeout', `timed out after ${timeoutMs} ms`)
       }
       if (err instanceof errors.ConnectTimeoutError)
-        return { ok: false, reason: `connect timed out after ${timeoutMs} ms` }
+        return failed('timeout', `connect timed out after ${timeoutMs} ms`)
       const e = err as NodeJS.ErrnoException
-      return { ok: false, reason: e.code ? `${e.code}: ${e.message}` : String(e.message ?? e) }
+      return failed('network', e.code ? `${e.code}: ${e.message}` : String(e.message ?? e))
     }
   }
 

@@ -1,5 +1,6 @@
 import type { MetricDef } from '@beamline/exporter'
-import { PEAK_METRICS, SIDECAR_METRICS } from './metric-names.js'
+import { SELF_METRICS, SIDECAR_METRICS } from './metric-names.js'
+import { POLL_ERRORS } from './poller.js'
 import type { Store } from './store.js'
 
 export interface ServedSample {
@@ -8,16 +9,13 @@ export interface ServedSample {
   readonly value: number
 }
 
-const PEAK_BASE = new Map([...PEAK_METRICS].map(([base, peak]) => [peak, base]))
 const M = SIDECAR_METRICS
 
-/** The current samples of one catalogue metric: what /metrics and the OTLP push both serve. */
-export function* servedSamples(store: Store, def: MetricDef): Iterable<ServedSample> {
-  const peakBase = PEAK_BASE.get(def)
-  if (peakBase) {
-    for (const s of store.grouped().get(peakBase) ?? []) yield { labels: s.labels, value: s.peak }
-    return
-  }
+/** When this process started, for `beamline_sidecar_start_time_seconds` and its OTLP start times. */
+export const SIDECAR_START_MS = Math.round(performance.timeOrigin)
+
+/** The samples of one of the sidecar's own metrics (`SELF_METRICS`). */
+export function* selfSamples(store: Store, def: MetricDef): Iterable<ServedSample> {
   switch (def) {
     case M.targetUp:
       for (const t of store.targets.values()) yield { labels: [t.target.url], value: t.up ? 1 : 0 }
@@ -34,7 +32,10 @@ export function* servedSamples(store: Store, def: MetricDef): Iterable<ServedSam
       yield { labels: [], value: store.seriesExpired }
       return
     case M.series:
-      yield { labels: [], value: store.series.size }
+      yield { labels: [], value: store.seriesCount }
+      return
+    case M.collisions:
+      for (const [kind, n] of Object.entries(store.collisions)) yield { labels: [kind], value: n }
       return
     case M.targets:
       yield { labels: [], value: store.targets.size }
@@ -42,6 +43,9 @@ export function* servedSamples(store: Store, def: MetricDef): Iterable<ServedSam
     case M.polls:
       yield { labels: ['ok'], value: store.pollsOk }
       yield { labels: ['error'], value: store.pollsFailed }
+      return
+    case M.pollErrors:
+      for (const reason of POLL_ERRORS) yield { labels: [reason], value: store.pollErrors[reason] }
       return
     case M.pollCycleDuration:
       yield { labels: [], value: store.lastCycleSeconds }
@@ -51,6 +55,18 @@ export function* servedSamples(store: Store, def: MetricDef): Iterable<ServedSam
       yield { labels: [], value: (cpu.user + cpu.system) / 1e6 }
       return
     }
+    case M.startTime:
+      yield { labels: [], value: SIDECAR_START_MS / 1000 }
+      return
   }
-  for (const s of store.grouped().get(def) ?? []) yield { labels: s.labels, value: s.value }
+}
+
+/** The current samples of one catalogue metric, as /metrics serves them (target labels first). */
+export function* servedSamples(store: Store, def: MetricDef): Iterable<ServedSample> {
+  if (SELF_METRICS.has(def)) {
+    yield* selfSamples(store, def)
+    return
+  }
+  for (const { target, series } of store.grouped().get(def) ?? [])
+    yield { labels: [...target, ...series.labels], value: series.value }
 }

@@ -3,13 +3,12 @@ import { performance } from 'node:perf_hooks'
 import type { SidecarConfig } from './config.js'
 import { scanSockets } from './discovery.js'
 import { createExposition, wantsOpenMetrics } from './exposition.js'
-import { type OtlpPush, startOtlpPush } from './otlp.js'
+import type { OtlpPush } from './otlp.js'
 import { TargetClient } from './poller.js'
 import { Router, sendJson } from './router.js'
 import { mountStatusPage } from './status-page.js'
-import { Store, TargetState } from './store.js'
+import { Store, type TargetState } from './store.js'
 import { parseTarget } from './target.js'
-import { Timeline } from './timeline.js'
 
 export interface Sidecar {
   /** `http://host:port` the sidecar serves on. */
@@ -46,15 +45,13 @@ export interface SidecarHooks {
  */
 export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = {}): Promise<Sidecar> {
   const log = hooks.log ?? ((line: string) => process.stderr.write(`beamline-sidecar: ${line}\n`))
-  const store = new Store(config)
-  const timeline = new Timeline(config.intervalMs)
+  const store = new Store({ ...config, log })
   const polled = new Map<string, Polled>()
   const forgotten = new Map<string, string>()
   const limits = { timeoutMs: config.timeoutMs, maxBodyBytes: config.maxBodyBytes }
 
   const addTarget = (target: ReturnType<typeof parseTarget>, socketId?: string) => {
-    const state = new TargetState(target)
-    store.targets.set(target.url, state)
+    const state = store.add(target)
     const entry: Polled = { state, client: new TargetClient(target, limits), inFlight: false }
     if (socketId !== undefined) entry.socketId = socketId
     polled.set(target.url, entry)
@@ -63,7 +60,7 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
     const entry = polled.get(url)
     if (!entry) return
     polled.delete(url)
-    store.targets.delete(url)
+    store.remove(url)
     void entry.client.close()
   }
   for (const t of config.targets) addTarget(t)
@@ -123,8 +120,7 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
     if (closed) return
     await Promise.all([...polled.values()].filter((e) => !e.inFlight).map(pollOne))
     store.lastCycleSeconds = (performance.now() - start) / 1000
-    timeline.record(store.targets.values(), Date.now())
-    store.purge()
+    store.endCycle(Date.now())
     if (!store.ready) {
       store.ready = true
       markReady()
@@ -151,7 +147,7 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
           ...targetJson(t),
           snapshot: t.snapshot,
           rates: t.ratesJson(),
-          history: t.history,
+          topRates: t.topRates,
         })),
       }),
     )
@@ -162,7 +158,7 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
       }),
     )
 
-  mountStatusPage(router, timeline)
+  mountStatusPage(router, store.timeline)
 
   const server: Server = createServer((req, res) => void router.handle(req, res))
   server.headersTimeout = 5000
@@ -182,8 +178,9 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host
   const url = `http://${host}:${port}`
+  // Loaded only when asked for: the OpenTelemetry SDK is most of what the sidecar would otherwise load.
   const otlp: OtlpPush | undefined = config.otlp
-    ? startOtlpPush(store, config.otlp.endpoint, config.otlp.intervalMs, config.maxSeries)
+    ? (await import('./otlp.js')).startOtlpPush(store, { ...config.otlp, log })
     : undefined
   log(
     `serving ${url}/metrics; polling ${config.targets.length} target(s)${config.discoverDir ? ` and sockets in ${config.discoverDir}` : ''} every ${config.intervalMs} ms`,

@@ -1,4 +1,5 @@
 import type { TargetState } from './store.js'
+import { Track } from './track.js'
 
 /** The columns of the timeline, in the order `/api/v1/history` serves them. */
 export const TIMELINE_COLUMNS = [
@@ -30,25 +31,23 @@ const RATES = ['enqueued', 'dequeued', 'dropped', 'shed'] as const
 export const TIMELINE_WINDOW_MS = 5 * 60_000
 
 /**
- * What the status page charts: one point of totals per poll cycle over the last five minutes, in a
- * ring of one Float64Array per column (300 points × 11 columns ≈ 26 KB at the default 1 s interval),
- * so memory is fixed however long the sidecar runs and however many targets come and go. Totals rather
- * than per-target series: the points of one cycle share one time, which uPlot needs, and the page shows
- * per-target detail in its tables. A rate is the sum of the rates known; none known (fewer than two
- * polls of every target that is up) is NaN, served as null: a gap in the chart rather than a false 0.
+ * What the status page charts: one point of totals per poll cycle over the last five minutes, one
+ * `Track` per column (300 points × 11 columns ≈ 53 KB at the default 1 s interval), so memory is fixed
+ * however long the sidecar runs and however many targets come and go. Totals rather than per-target
+ * series: the points of one cycle share one time, which uPlot needs, and the page shows per-target
+ * detail in its tables. A rate is the sum of the rates known; none known (fewer than two polls of
+ * every target that is up) is NaN, served as null: a gap in the chart rather than a false 0.
  */
 export class Timeline {
   readonly capacity: number
-  private readonly columns: Record<TimelineColumn, Float64Array>
-  private head = 0
-  private size = 0
+  private readonly columns: Record<TimelineColumn, Track>
 
-  /** `intervalMs`: the poll interval; the ring holds `TIMELINE_WINDOW_MS` of it (10 to 3000 points). */
+  /** `intervalMs`: the poll interval; the tracks hold `TIMELINE_WINDOW_MS` of it (10 to 3000 points). */
   constructor(readonly intervalMs: number) {
     this.capacity = Math.min(3000, Math.max(10, Math.ceil(TIMELINE_WINDOW_MS / intervalMs)))
     this.columns = Object.fromEntries(
-      TIMELINE_COLUMNS.map((c) => [c, new Float64Array(this.capacity)]),
-    ) as Record<TimelineColumn, Float64Array>
+      TIMELINE_COLUMNS.map((c) => [c, new Track(this.capacity, false)]),
+    ) as Record<TimelineColumn, Track>
   }
 
   /** Adds the point of one finished poll cycle. */
@@ -85,27 +84,16 @@ export class Timeline {
       point.level = Math.max(point.level, level)
       if (level >= 2) point.shedding++
     }
-    for (const c of TIMELINE_COLUMNS) this.columns[c][this.head] = point[c]
-    this.head = (this.head + 1) % this.capacity
-    if (this.size < this.capacity) this.size++
+    for (const c of TIMELINE_COLUMNS) this.columns[c].add(now, point[c])
   }
 
   /** Points held, oldest first, one array per column (the shape uPlot draws). */
   toJSON(): { intervalMs: number; windowMs: number } & Record<TimelineColumn, (number | null)[]> {
-    const start = (this.head - this.size + this.capacity) % this.capacity
     const out = { intervalMs: this.intervalMs, windowMs: TIMELINE_WINDOW_MS } as {
       intervalMs: number
       windowMs: number
     } & Record<TimelineColumn, (number | null)[]>
-    for (const c of TIMELINE_COLUMNS) {
-      const col = this.columns[c]
-      const values = new Array<number | null>(this.size)
-      for (let i = 0; i < this.size; i++) {
-        const v = col[(start + i) % this.capacity]!
-        values[i] = Number.isNaN(v) ? null : v
-      }
-      out[c] = values
-    }
+    for (const c of TIMELINE_COLUMNS) out[c] = this.columns[c].column()
     return out
   }
 }

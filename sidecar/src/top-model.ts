@@ -1,9 +1,10 @@
 /**
  * The top-mailboxes view shared by the status page (served as `/top-model.js` and run in the browser)
- * and `beamline-sidecar top`: reading `/api/v1/snapshot`, per-mailbox rates between two polls, sort
- * orders and number formats. It imports types only, erased at compile time, so that the browser can load it as is.
+ * and `beamline-sidecar top`: reading `/api/v1/snapshot` (rates included: the sidecar computes them),
+ * sort orders and number formats. It imports types only, erased at compile time, so that the browser can load it as is.
  */
 import type { MailboxTopEntry, Snapshot } from '@beamline/exporter'
+import type { TopRate } from './store.js'
 import type { Timeline } from './timeline.js'
 
 /** The parts of `/api/v1/snapshot` the views read (see docs/snapshot-schema.md). */
@@ -27,6 +28,8 @@ export interface ApiTarget {
   readonly snapshot: TargetSnapshot | null
   /** kind → name → direction → window → per-second rate. */
   readonly rates: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, RateWindows>>>>>>
+  /** Per-second rates of `snapshot.mailboxes.top`, in its order; null when unknown. */
+  readonly topRates?: readonly TopRate[]
 }
 
 export type RateWindows = Readonly<Partial<Record<'1s' | '10s' | '100s', number>>>
@@ -49,9 +52,12 @@ export interface MailboxRow {
   readonly length: number
   readonly peak: number
   readonly oldestAgeMs: number
-  /** Messages dropped (overflow and expired) and rejected since the mailbox was created. */
+  /** Messages dropped (for any reason) and rejected since the mailbox was created. */
   readonly lost: number
-  /** Per second since the previous poll; undefined for a mailbox that was not in the previous top. */
+  /**
+   * Per second between the sidecar's last two polls; undefined for a mailbox that was not in the
+   * previous top, whose counters went back, or whose name the target lists twice.
+   */
   readonly inRate: number | undefined
   readonly outRate: number | undefined
 }
@@ -70,44 +76,34 @@ export function levelName(level: number): string {
 }
 
 /**
- * Turns successive snapshots into rows. A mailbox's rates come from its cumulative counters in this
- * poll and the previous one (both are in each target's top list), divided by the time between the
- * two snapshots on the service's clock; a restarted service (counters going back) gives no rate.
+ * One row per mailbox of every target that is up, from `/api/v1/snapshot`: the rates are the
+ * sidecar's (`topRates`, from its poll history, between its last two polls of the target), so the page
+ * and `top` show the same numbers however often they ask.
  */
-export class MailboxRates {
-  private previous = new Map<string, { time: number; enqueued: number; dequeued: number }>()
-
-  update(api: ApiSnapshot): MailboxRow[] {
-    const rows: MailboxRow[] = []
-    const next = new Map<string, { time: number; enqueued: number; dequeued: number }>()
-    for (const t of api.targets) {
-      const s = t.snapshot
-      if (!t.up || !s?.mailboxes) continue
-      for (const m of s.mailboxes.top) {
-        const key = `${t.target}\0${m.group}\0${m.name}`
-        const before = this.previous.get(key)
-        next.set(key, { time: s.time, enqueued: m.enqueued, dequeued: m.dequeued })
-        const dt = before ? (s.time - before.time) / 1000 : 0
-        const ok =
-          before !== undefined && dt > 0 && m.enqueued >= before.enqueued && m.dequeued >= before.dequeued
-        rows.push({
-          target: t.target,
-          instance: s.instance,
-          name: m.name,
-          group: m.group,
-          length: m.length,
-          peak: m.peak,
-          oldestAgeMs: m.oldestAgeMs,
-          lost: m.dropped.overflow + m.dropped.expired + m.rejected,
-          inRate: ok ? (m.enqueued - before.enqueued) / dt : undefined,
-          outRate: ok ? (m.dequeued - before.dequeued) / dt : undefined,
-        })
-      }
-    }
-    // Only the mailboxes of this poll are kept: the map is bounded by the targets' top lists.
-    this.previous = next
-    return rows
+export function mailboxRows(api: ApiSnapshot): MailboxRow[] {
+  const rows: MailboxRow[] = []
+  for (const t of api.targets) {
+    const s = t.snapshot
+    if (!t.up || !s?.mailboxes) continue
+    s.mailboxes.top.forEach((m, i) => {
+      const rates = t.topRates?.[i]
+      let lost = m.rejected
+      for (const n of Object.values(m.dropped) as number[]) lost += n
+      rows.push({
+        target: t.target,
+        instance: s.instance,
+        name: m.name,
+        group: m.group,
+        length: m.length,
+        peak: m.peak,
+        oldestAgeMs: m.oldestAgeMs,
+        lost,
+        inRate: rates?.enqueued ?? undefined,
+        outRate: rates?.dequeued ?? undefined,
+      })
+    })
   }
+  return rows
 }
 
 const SORT_VALUE: Readonly<Record<SortKey, (r: MailboxRow) => number>> = {

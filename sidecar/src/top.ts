@@ -8,8 +8,8 @@ import {
   formatCount,
   formatRate,
   levelName,
-  MailboxRates,
   type MailboxRow,
+  mailboxRows,
   pressureReasons,
   rate1s,
   SORT_BY_KEY,
@@ -305,7 +305,6 @@ export async function runTop(
     rows: [],
     error: undefined,
   }
-  const rates = new MailboxRates()
   const timeoutMs = Math.min(5000, Math.max(500, options.intervalMs))
   const poll = async () => {
     try {
@@ -315,7 +314,7 @@ export async function runTop(
       ])
       state.api = api
       state.history = history
-      state.rows = rates.update(api)
+      state.rows = mailboxRows(api)
       state.error = undefined
     } catch (err) {
       // fetch says "fetch failed" and keeps the reason (ECONNREFUSED, …) in its cause.

@@ -35,7 +35,37 @@ describe('resolveConfig', () => {
     assert.equal(r.config.timeoutMs, 500)
     assert.equal(r.config.maxBodyBytes, 4 * 1024 * 1024)
     assert.equal(r.config.ttlMs, 300_000)
+    assert.equal(r.config.peakWindowMs, 30_000)
     assert.equal(r.config.otlp, undefined)
+  })
+
+  it('takes --peak-window as a duration, from every source, at least the poll interval', () => {
+    const peak = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+      const r = resolveConfig(argv, env)
+      return r.kind === 'run' ? r.config.peakWindowMs : undefined
+    }
+    assert.equal(peak(['--peak-window', '1500ms']), 1500)
+    assert.equal(peak(['--peak-window', '2m']), 120_000)
+    assert.equal(peak([], { BEAMLINE_PEAK_WINDOW: '45s' }), 45_000)
+    assert.equal(peak(['--config', file('p.yaml', 'peakWindow: 1h\n')]), 3_600_000)
+    assert.equal(sidecarConfig({ peakWindow: '10s' }).peakWindowMs, 10_000)
+    for (const [argv, message] of [
+      [
+        ['--peak-window', '30'],
+        /--peak-window: must be a duration from 1s to 60m such as 30s or 1500ms, got "30"/,
+      ],
+      [['--peak-window', '500ms'], /--peak-window: must be a duration from 1s/],
+      [['--peak-window', '2h'], /--peak-window: must be a duration/],
+      [
+        ['--peak-window', '2s', '--interval-ms', '5000'],
+        /--peak-window: must be at least the poll interval \(--interval-ms 5000\), got 2000 ms/,
+      ],
+    ] as const)
+      assert.throws(() => resolveConfig([...argv], {}), { code: 'ERR_BEAMLINE_SIDECAR_CONFIG', message })
+    assert.throws(
+      () => resolveConfig(['--config', file('p2.yaml', 'peakWindow: 30\n')], {}),
+      /p2\.yaml:1:13 peakWindow: must be a duration/,
+    )
   })
 
   it('takes flags over variables over the file', () => {
@@ -133,6 +163,7 @@ describe('beamline-sidecar command line', () => {
       '--max-body-bytes',
       '--ttl-ms',
       '--max-series',
+      '--peak-window',
     ]) {
       assert.ok(r.stdout.includes(flag), flag)
     }

@@ -9,7 +9,7 @@
  * escaped; the output passes `promtool check metrics`; SIGTERM ends the process with 0 within 5 s.
  */
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type RequestListener, type Server } from 'node:http'
@@ -18,12 +18,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Client } from 'undici'
 import { METRICS } from '../src/index.js'
 import {
   CLI,
   eventually,
   parseExposition,
   promtool,
+  promtoolProblems,
   type Service,
   type SidecarProcess,
   startService,
@@ -109,6 +111,8 @@ describe('sidecar end to end', () => {
       otlpUrl,
       '--otlp-interval-ms',
       '500',
+      '--peak-window',
+      '10s',
       ...[a, b, c].flatMap((s) => ['--target', s.first.url]),
       ...Object.values(bad).flatMap((u) => ['--target', u]),
     ])
@@ -205,30 +209,56 @@ describe('sidecar end to end', () => {
     }
   })
 
-  it('keeps the peak of a spike that ended before the scrape, once', async () => {
-    await metrics() // start a fresh peak period
-    const snapshotQueued = async () => {
+  it('regression: _peak gauges are reset by a /metrics render (issue 15 #5)', async () => {
+    // Each scrape reset the peaks, so of two Prometheus servers scraping in turn each saw only the
+    // peak since the other's scrape. Now a peak is the highest poll of the trailing --peak-window
+    // (10 s here), the same for every reader.
+    const spikeOf = async () => {
       const body = (await (await fetch(`${sidecar.url}/api/v1/snapshot`)).json()) as {
         targets: Array<{
           target: string
-          snapshot: { mailboxes: { groups: Record<string, { queued: number }> } } | null
+          snapshot: { time: number; mailboxes: { groups: Record<string, { queued: number }> } } | null
         }>
       }
-      return body.targets.find((t) => t.target === b.first.url)?.snapshot?.mailboxes.groups['spike']?.queued
+      const s = body.targets.find((t) => t.target === b.first.url)?.snapshot
+      return s ? { time: s.time, queued: s.mailboxes.groups['spike']?.queued } : undefined
     }
     await b.send({ cmd: 'fill', group: 'spike', n: 800 })
-    await eventually('a poll during the spike', async () =>
-      (await snapshotQueued()) === 800 ? true : undefined,
-    )
+    const spike = await eventually('a poll during the spike', async () => {
+      const s = await spikeOf()
+      return s?.queued === 800 ? s : undefined
+    })
     await b.send({ cmd: 'drain', group: 'spike' })
     await eventually('a poll after the spike', async () =>
-      (await snapshotQueued()) === 0 ? true : undefined,
+      (await spikeOf())?.queued === 0 ? true : undefined,
     )
-    const first = parseExposition((await metrics()).text)
-    assert.equal(value(first, 'beamline_mailbox_queued_messages', ESCAPED_LABEL, 'group="spike"'), 0)
-    assert.equal(value(first, 'beamline_mailbox_queued_messages_peak', ESCAPED_LABEL, 'group="spike"'), 800)
-    const second = parseExposition((await metrics()).text)
-    assert.equal(value(second, 'beamline_mailbox_queued_messages_peak', ESCAPED_LABEL, 'group="spike"'), 0)
+    const scrapers = [new Client(sidecar.url), new Client(sidecar.url)]
+    const scrape = async (client: Client) => {
+      const res = await client.request({ path: '/metrics', method: 'GET' })
+      const s = parseExposition(await res.body.text())
+      return {
+        queued: value(s, 'beamline_mailbox_queued_messages', ESCAPED_LABEL, 'group="spike"'),
+        peak: value(s, 'beamline_mailbox_queued_messages_peak', ESCAPED_LABEL, 'group="spike"'),
+      }
+    }
+    try {
+      const seen: number[] = []
+      for (let i = 0; i < 6; i++) {
+        const got = await scrape(scrapers[i % 2]!)
+        // The window is on the service's clock: stop once the sidecar's polls have left the spike behind.
+        if ((await spikeOf())!.time - spike.time >= 9000) break
+        assert.deepEqual(got, { queued: 0, peak: 800 }, `scrape ${i} by scraper ${i % 2}`)
+        seen.push(i % 2)
+      }
+      assert.ok(seen.includes(0) && seen.includes(1), 'both scrapers saw the spike')
+      await eventually(
+        'the spike to leave the window',
+        async () => ((await scrape(scrapers[0]!)).peak === 0 ? true : undefined),
+        30_000,
+      )
+    } finally {
+      await Promise.all(scrapers.map((c) => c.close()))
+    }
   })
 
   it('marks hung, oversized, garbage and off-schema targets down with a reason, without delaying the others', async () => {
@@ -262,12 +292,28 @@ describe('sidecar end to end', () => {
     for (const u of Object.values(bad)) assert.equal(value(s, 'beamline_target_up', `target="${u}"`), 0)
   })
 
-  it('reports a target that dies mid-run as down and keeps the others intact', async () => {
+  it('regression: a target that stops answering keeps its last values for the TTL (issue 15 #10)', async () => {
+    // A dead process went on reporting its last queues and pressure for the whole TTL (5 min). Now its
+    // series stop at its first failed poll, on /metrics and in OTLP; beamline_target_up 0 stays.
+    const svcC = 'service="svc-c"'
+    assert.ok(value(parseExposition((await metrics()).text), 'beamline_semaphore_max', svcC) !== undefined)
     c.child.kill('SIGKILL')
     await eventually('C down', async () => {
       const t = (await targets()).find((x) => x['target'] === c.first.url)!
       return t['up'] === false ? t : undefined
     })
+    const s = parseExposition((await metrics()).text)
+    assert.equal(value(s, 'beamline_target_up', `target="${c.first.url}"`), 0)
+    assert.deepEqual(
+      [...s.keys()].filter((k) => k.includes(svcC)),
+      [],
+      'no series of the dead service is served',
+    )
+    const sent = otlpBodies.length
+    await eventually('two OTLP exports after C went down', async () =>
+      otlpBodies.length >= sent + 2 ? true : undefined,
+    )
+    for (const body of otlpBodies.slice(sent + 1)) assert.ok(!body.includes('"svc-c"'), 'C left the push')
     const r = await a.send({
       cmd: 'work',
       group: 'after-death',
@@ -278,7 +324,6 @@ describe('sidecar end to end', () => {
     })
     await eventually('A still served', async () => {
       const s = parseExposition((await metrics()).text)
-      assert.equal(value(s, 'beamline_target_up', `target="${c.first.url}"`), 0)
       return value(s, 'beamline_mailbox_enqueued_total', 'service="svc-a"', 'group="after-death"') === 42 &&
         value(s, 'beamline_mailbox_enqueued_total', 'service="svc-a"', 'group="orders"') === 1000 &&
         r.totals.enqueued > 0
@@ -303,8 +348,18 @@ describe('sidecar end to end', () => {
     }
     const tool = promtool(t)
     if (!tool) return
-    const r = spawnSync(tool, ['check', 'metrics'], { input: text, encoding: 'utf8' })
-    assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}`)
+    assert.deepEqual(promtoolProblems(tool, text, false), [])
+  })
+
+  it('regression: the OpenMetrics output is invalid (issue 20 #5)', async (t) => {
+    // Counter beamline_undici_queued_total and gauge beamline_undici_queued were one family in
+    // OpenMetrics: promtool refused it with a second HELP line. A service with a bulkhead serves both.
+    const { text } = await metrics('application/openmetrics-text;version=1.0.0')
+    assert.ok(text.includes('beamline_undici_queued{'), 'the bulkhead gauge is served')
+    assert.ok(text.includes('beamline_undici_queued_requests_total{'), 'and its counter')
+    const tool = promtool(t)
+    if (!tool) return
+    assert.deepEqual(promtoolProblems(tool, text, true), [])
   })
 
   it('negotiates OpenMetrics from the Accept header', async () => {
@@ -327,7 +382,7 @@ describe('sidecar end to end', () => {
         up: boolean
         snapshot: { semaphores: Array<{ name: string }>; mailboxes: { top: unknown[] } } | null
         rates: Record<string, unknown>
-        history: unknown[]
+        topRates: Array<{ enqueued: number | null; dequeued: number | null }>
       }>
     }
     assert.equal(body.ready, true)
@@ -335,45 +390,13 @@ describe('sidecar end to end', () => {
     assert.equal(ta.snapshot!.semaphores[0]!.name, 'db')
     assert.ok(ta.snapshot!.mailboxes.top.length > 0)
     assert.ok(ta.rates['mailbox'] && ta.rates['semaphore'])
-    assert.ok(ta.history.length > 0)
+    assert.equal(ta.topRates.length, ta.snapshot!.mailboxes.top.length)
     assert.equal((await fetch(`${sidecar.url}/healthz`)).status, 200)
     assert.equal((await fetch(`${sidecar.url}/readyz`)).status, 200)
     assert.equal((await fetch(`${sidecar.url}/nope`)).status, 404)
     const post = await fetch(`${sidecar.url}/metrics`, { method: 'POST' })
     assert.equal(post.status, 405)
     assert.equal(post.headers.get('allow'), 'GET')
-  })
-
-  it('pushes the metrics by OTLP/HTTP to a real receiver', async () => {
-    const body = await eventually('an OTLP export with service A', async () =>
-      otlpBodies.find((b) => b.includes('beamline.mailbox.enqueued') && b.includes('svc-a')),
-    )
-    const doc = JSON.parse(body) as {
-      resourceMetrics: Array<{
-        scopeMetrics: Array<{
-          metrics: Array<{
-            name: string
-            sum?: {
-              dataPoints: Array<{
-                attributes: Array<{ key: string; value: { stringValue?: string } }>
-                asDouble?: number
-                asInt?: number | string
-              }>
-            }
-          }>
-        }>
-      }>
-    }
-    const metricsByName = new Map(
-      doc.resourceMetrics.flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics)).map((m) => [m.name, m]),
-    )
-    const enq = metricsByName.get('beamline.mailbox.enqueued')!
-    const point = enq.sum!.dataPoints.find(
-      (p) =>
-        p.attributes.some((x) => x.key === 'service.name' && x.value.stringValue === 'svc-a') &&
-        p.attributes.some((x) => x.key === 'group' && x.value.stringValue === 'orders'),
-    )
-    assert.equal(Number(point?.asDouble ?? point?.asInt), 1000)
   })
 
   it('regression: SIGTERM while still starting exits 0, not 143', async () => {

@@ -8,6 +8,8 @@ export const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url))
 export interface ServiceReply {
   url: string
   instance: string
+  pid: number
+  startTime: number
   totals: { enqueued: number; dequeued: number; dropped: number; acquired: number; rejected: number }
 }
 
@@ -18,8 +20,9 @@ export interface Service {
 }
 
 /** Forks test/fixtures/service.js and waits for its exporter to listen. */
-export async function startService(name: string, listen: string): Promise<Service> {
-  const child = fork(fileURLToPath(new URL('./fixtures/service.js', import.meta.url)), [name, listen], {
+export async function startService(name: string, listen: string, instance?: string): Promise<Service> {
+  const args = [name, listen, ...(instance === undefined ? [] : [instance])]
+  const child = fork(fileURLToPath(new URL('./fixtures/service.js', import.meta.url)), args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const [first] = (await once(child, 'message')) as [ServiceReply]
@@ -113,4 +116,22 @@ export function promtool(t: TestContext): string | undefined {
     throw new Error('promtool is missing: install the Debian package `prometheus`')
   t.skip('promtool is missing: install the Debian package `prometheus` (apt-get install prometheus)')
   return undefined
+}
+
+/**
+ * Problems `promtool check metrics` finds in an exposition; none is []. promtool reads the Prometheus
+ * text format only: on OpenMetrics a parse error (two families with one name, as a counter `x_total`
+ * next to a gauge `x`) is still an error, but each counter `x_total`, whose HELP and TYPE OpenMetrics
+ * writes for the family `x`, is linted as "no help text": those lines are dropped when the family has
+ * its HELP.
+ */
+export function promtoolProblems(tool: string, text: string, openMetrics: boolean): string[] {
+  const r = spawnSync(tool, ['check', 'metrics'], { input: text, encoding: 'utf8' })
+  if (r.status === 0) return []
+  const lines = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() !== '')
+  if (!openMetrics || r.status !== 3) return lines.length > 0 ? lines : [`exit ${r.status}`]
+  return lines.filter((l) => {
+    const m = /^(\S+)_total no help text$/.exec(l)
+    return !(m && text.includes(`\n# HELP ${m[1]} `))
+  })
 }

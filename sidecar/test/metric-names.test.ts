@@ -52,6 +52,18 @@ it('names every metric by the Prometheus conventions', () => {
   }
 })
 
+it('gives every metric its own OpenMetrics family', () => {
+  // OpenMetrics names a counter's family without `_total` and reserves the suffixes of other types'
+  // samples: a counter `x_total` beside a gauge `x` is one family with two HELP lines (issue 20 #5).
+  const families = new Map<string, string>()
+  for (const m of METRICS) {
+    const family = m.type === 'counter' ? m.name.replace(/_total$/, '') : m.name
+    assert.ok(!families.has(family), `${m.name} and ${families.get(family)} are one family`)
+    families.set(family, m.name)
+    assert.doesNotMatch(family, /_(created|count|sum|bucket|gcount|gsum|info)$/, `${m.name}: reserved suffix`)
+  }
+})
+
 it('docs/metrics.md is generated from the catalogue', () => {
   const expected = renderMetricsDoc()
   if (process.env['BEAMLINE_WRITE_DOCS'] === '1') writeFileSync(DOC, expected)

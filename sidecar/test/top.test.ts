@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { parseTopArgs, renderTop, type TopState } from '../src/top.js'
-import { type ApiHistory, type ApiSnapshot, MailboxRates } from '../src/top-model.js'
+import { type ApiHistory, type ApiSnapshot, mailboxRows } from '../src/top-model.js'
 import { CLI, eventually } from './helpers.js'
 import { requireTool, type StatusRig, startStatusRig } from './status-helpers.js'
 
@@ -135,14 +135,13 @@ describe('beamline-sidecar top', () => {
 
   it('fits every frame to the terminal, whatever its size', async () => {
     const get = async <T>(path: string) => (await fetch(`${rig.sidecar.url}${path}`)).json() as Promise<T>
-    const rates = new MailboxRates()
     const api = await get<ApiSnapshot>('/api/v1/snapshot')
     const state: TopState = {
       options: { url: rig.sidecar.url, sort: 'length', intervalMs: 1000 },
       sort: 'rate',
       api,
       history: await get<ApiHistory>('/api/v1/history'),
-      rows: rates.update(api),
+      rows: mailboxRows(api),
       error: undefined,
     }
     assert.ok(state.rows.length >= 7)

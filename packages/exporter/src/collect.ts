@@ -1,3 +1,4 @@
+import { warnOnce } from '@beamline/core'
 import { forEachSample, type MetricDef, SNAPSHOT_METRICS } from './metrics.js'
 import { acquireRuntimeSampler, type RuntimeSampler, releaseRuntimeSampler } from './runtime.js'
 import { buildSnapshot } from './snapshot.js'
@@ -34,11 +35,19 @@ export class SampleReader {
     if (!this.cached) {
       const grouped = new Map<string, Sample[]>()
       const snapshot = buildSnapshot({ service: '' }, this.sources, this.runtime, this.topN)
-      forEachSample(snapshot, (d, labels, value) => {
-        let list = grouped.get(d.name)
-        if (!list) grouped.set(d.name, (list = []))
-        list.push({ labels, value })
-      })
+      forEachSample(
+        snapshot,
+        (d, labels, value) => {
+          let list = grouped.get(d.name)
+          if (!list) grouped.set(d.name, (list = []))
+          list.push({ labels, value })
+        },
+        (d, labels) =>
+          warnOnce(
+            'collect:duplicate',
+            `beamline: two sources report ${d.name}{${labels.join(',')}}; exporting the first (give each semaphore its own name)`,
+          ),
+      )
       this.cached = grouped
       setImmediate(() => (this.cached = undefined))
     }

@@ -210,7 +210,8 @@ export const SNAPSHOT_METRICS = {
     'Outbound requests through a bulkhead by outcome (admitted, rejected, timed_out, aborted).',
   ),
   undiciQueuedTotal: metric(
-    'beamline_undici_queued_total',
+    // Not `beamline_undici_queued_total`: OpenMetrics would make it one family with the gauge below.
+    'beamline_undici_queued_requests_total',
     c,
     ['origin'],
     '',
@@ -241,13 +242,29 @@ export const SNAPSHOT_METRICS = {
     ['beamline.undici.throttle.probability', '1'],
     'Probability that the client-side throttle rejects the next request (Google SRE adaptive throttling).',
   ),
+  undiciThrottleWindowRequests: metric(
+    'beamline_undici_throttle_window_requests',
+    g,
+    ['origin'],
+    '',
+    ['beamline.undici.throttle.window.requests', '{request}'],
+    "Requests with a known outcome in the throttle's sliding window (windowMs); falls as the window slides.",
+  ),
+  undiciThrottleWindowAccepts: metric(
+    'beamline_undici_throttle_window_accepts',
+    g,
+    ['origin'],
+    '',
+    ['beamline.undici.throttle.window.accepts', '{request}'],
+    "Requests of the throttle's sliding window that the backend accepted; falls as the window slides.",
+  ),
   undiciThrottleRequests: metric(
     'beamline_undici_throttle_requests_total',
     c,
     ['origin'],
     '',
     ['beamline.undici.throttle.requests', '{request}'],
-    'Requests the throttle saw.',
+    'Requests the throttle counted (answered, failed or refused locally).',
   ),
   undiciThrottleAccepts: metric(
     'beamline_undici_throttle_accepts_total',
@@ -255,7 +272,7 @@ export const SNAPSHOT_METRICS = {
     ['origin'],
     '',
     ['beamline.undici.throttle.accepts', '{request}'],
-    'Requests the backend accepted.',
+    'Requests the backend accepted (neither 5xx nor 429).',
   ),
   undiciThrottled: metric(
     'beamline_undici_throttled_total',
@@ -398,14 +415,31 @@ export const SNAPSHOT_METRICS = {
 /** Receives one sample: `labels` are the values of `def.labels`, in order. */
 export type SampleSink = (def: MetricDef, labels: readonly string[], value: number) => void
 
+/**
+ * Passes each series once: a snapshot's lists (semaphores by name, shed counts by reason and route)
+ * can name one series twice, which Prometheus refuses and a store would silently overwrite. The first
+ * is kept; the others go to `onDuplicate`.
+ */
+function unique(sink: SampleSink, onDuplicate: SampleSink | undefined): SampleSink {
+  const seen = new Set<string>()
+  return (def, labels, value) => {
+    const key = labels.length === 0 ? def.name : `${def.name}\0${labels.join('\0')}`
+    if (seen.has(key)) return onDuplicate?.(def, labels, value)
+    seen.add(key)
+    sink(def, labels, value)
+  }
+}
+
 const M = SNAPSHOT_METRICS
 
 /**
- * Walks a snapshot and passes every sample of `SNAPSHOT_METRICS` to `emit`: the one translation from
- * snapshot to metrics, used by the in-process collectors and by the sidecar alike. Per-mailbox names
- * never become labels (cardinality); the top-N list stays in the JSON.
+ * Walks a snapshot and passes every sample of `SNAPSHOT_METRICS` to `sink`, each series once (a
+ * repeated one goes to `onDuplicate`): the one translation from snapshot to metrics, used by the
+ * in-process collectors and by the sidecar alike. Per-mailbox names never become labels
+ * (cardinality); the top-N list stays in the JSON.
  */
-export function forEachSample(s: Snapshot, emit: SampleSink): void {
+export function forEachSample(s: Snapshot, sink: SampleSink, onDuplicate?: SampleSink): void {
+  const emit = unique(sink, onDuplicate)
   const mb = s.mailboxes
   if (mb) {
     for (const [group, v] of Object.entries(mb.groups)) {
@@ -453,8 +487,11 @@ export function forEachSample(s: Snapshot, emit: SampleSink): void {
   }
   for (const t of s.undici.throttles) {
     emit(M.undiciThrottleProbability, [t.key], t.probability)
-    emit(M.undiciThrottleRequests, [t.key], t.requests)
-    emit(M.undiciThrottleAccepts, [t.key], t.accepts)
+    emit(M.undiciThrottleWindowRequests, [t.key], t.requests)
+    emit(M.undiciThrottleWindowAccepts, [t.key], t.accepts)
+    // Absent from the snapshots of exporters older than these counters.
+    if (t.requestsTotal !== undefined) emit(M.undiciThrottleRequests, [t.key], t.requestsTotal)
+    if (t.acceptsTotal !== undefined) emit(M.undiciThrottleAccepts, [t.key], t.acceptsTotal)
     emit(M.undiciThrottled, [t.key], t.throttled)
   }
   const rt = s.runtime

@@ -9,6 +9,7 @@ import type {
   MailboxRegistryLike,
   MailboxTopEntry,
   PressureReason,
+  SemaphoreLike,
   SemaphoreStats,
   ShedCount,
   Sources,
@@ -88,20 +89,71 @@ function guarded<T>(what: string, read: () => T, fallback: T): T {
 const MAX_LIST = 10_000
 const MAX_NAME = 1024
 
-/** Keeps a source's list within the schema: the first MAX_LIST rows, keys cut to MAX_NAME. */
-function fitted<T extends { key: string }>(what: string, rows: readonly T[]): T[] {
-  if (rows.length > MAX_LIST) {
+/**
+ * One row per key, within the schema: keys cut to MAX_NAME, rows of one key (several bulkheads or
+ * throttles guarding one origin) summed into one (`highest`: the field taken as the maximum instead,
+ * the throttle's probability), then the first MAX_LIST rows.
+ */
+function merged<T extends { readonly key: string }>(
+  what: string,
+  rows: readonly T[],
+  highest?: keyof T,
+): T[] {
+  const byKey = new Map<string, T>()
+  for (const source of rows) {
+    const row = source.key.length > MAX_NAME ? { ...source, key: source.key.slice(0, MAX_NAME) } : source
+    const seen = byKey.get(row.key)
+    if (seen === undefined) {
+      byKey.set(row.key, row)
+      continue
+    }
+    const sum: Record<string, unknown> = { key: row.key }
+    for (const field of Object.keys(seen) as (keyof T & string)[]) {
+      if (field === 'key') continue
+      const a = seen[field]
+      const b = row[field]
+      // A field only one of them has (an older throttle) would be a partial sum: left out.
+      if (typeof a === 'number' && typeof b === 'number')
+        sum[field] = field === highest ? Math.max(a, b) : a + b
+    }
+    byKey.set(row.key, sum as T)
+  }
+  if (byKey.size > MAX_LIST) {
     warnOnce(
       `exporter:${what}:rows`,
-      `beamline exporter: ${what} has ${rows.length} keys; exporting the first ${MAX_LIST}`,
+      `beamline exporter: ${what} has ${byKey.size} keys; exporting the first ${MAX_LIST}`,
     )
   }
-  const out = rows.length > MAX_LIST ? rows.slice(0, MAX_LIST) : [...rows]
-  for (let i = 0; i < out.length; i++) {
-    const row = out[i]!
-    if (row.key.length > MAX_NAME) out[i] = { ...row, key: row.key.slice(0, MAX_NAME) }
+  const out = [...byKey.values()]
+  return out.length > MAX_LIST ? out.slice(0, MAX_LIST) : out
+}
+
+/**
+ * A counter kept in a 32-bit word of shared memory (`SemaphoreStats.reclaimed`), widened: each read
+ * adds the increase since the previous read modulo 2^32, so it goes on past 2^31 (where an Int32 turns
+ * negative) and 2^32, provided fewer than 2^32 increments happen between two reads. A value of 2^32 or
+ * more comes from a source that is already wide and is passed through.
+ */
+class Widened {
+  private last = 0
+  private total = 0
+
+  read(raw: number): number {
+    if (!Number.isInteger(raw) || raw >= 2 ** 32 || raw < -(2 ** 31)) return raw
+    this.total += (raw - this.last) >>> 0
+    this.last = raw
+    return this.total
   }
-  return out
+}
+
+/** Per semaphore object, shared by every exporter and collector of the thread that reads it. */
+const reclaimed = new WeakMap<object, Widened>()
+
+function readSemaphore(source: SemaphoreLike): SemaphoreStats {
+  const s = source.stats()
+  let widened = reclaimed.get(source)
+  if (widened === undefined) reclaimed.set(source, (widened = new Widened()))
+  return { ...s, reclaimed: widened.read(s.reclaimed) }
 }
 
 /**
@@ -211,22 +263,23 @@ export function buildSnapshot(
     time: Date.now(),
     mailboxes: readMailboxes(sources, topN),
     semaphores: (sources.semaphores ?? []).flatMap((s, i) =>
-      guarded(`semaphore ${i}`, () => [s.stats()], []),
+      guarded(`semaphore ${i}`, () => [readSemaphore(s)], []),
     ),
     pressure: readPressure(sources),
     rings: readRings(sources),
     undici: {
-      bulkheads: fitted(
+      bulkheads: merged(
         'undici bulkheads',
         (sources.undici?.bulkheads ?? []).flatMap((b, i) =>
           guarded(`undici bulkhead ${i}`, () => b.stats(), []),
         ),
       ),
-      throttles: fitted(
+      throttles: merged(
         'undici throttles',
         (sources.undici?.throttles ?? []).flatMap((t, i) =>
           guarded(`undici throttle ${i}`, () => t.stats(), []),
         ),
+        'probability',
       ),
     },
     runtime: runtime.read(),

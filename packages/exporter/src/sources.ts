@@ -76,6 +76,10 @@ export interface SemaphoreStats {
   readonly rejected: number
   readonly timedOut: number
   readonly peakInUse: number
+  /**
+   * May come from a 32-bit word that wraps (negative past 2^31): the exporter widens it, assuming
+   * fewer than 2^32 reclaims between two reads.
+   */
   readonly reclaimed: number
 }
 
@@ -130,12 +134,24 @@ export interface BulkheadStats {
 /** One origin of an @beamline/undici client-side throttle (Google SRE adaptive throttling). */
 export interface ThrottleStats {
   readonly key: string
+  /** Requests in the sliding window: a gauge, it falls as the window slides. */
   readonly requests: number
+  /** Accepted requests in the sliding window: a gauge. */
   readonly accepts: number
   readonly probability: number
+  /** Requests refused locally since the key was first seen: a counter. */
   readonly throttled: number
+  /** Requests counted since the key was first seen: a counter. Optional for older throttles. */
+  readonly requestsTotal?: number
+  /** Accepted requests since the key was first seen: a counter. Optional for older throttles. */
+  readonly acceptsTotal?: number
 }
 
+/**
+ * Several bulkheads (or throttles) may guard one origin, e.g. one per undici `Agent`: their rows of
+ * one key are summed into one (the throttle's `probability`: the highest), so the origin's series
+ * count every request once.
+ */
 export interface UndiciSources {
   readonly bulkheads?: ReadonlyArray<{ stats(): readonly BulkheadStats[] }>
   readonly throttles?: ReadonlyArray<{ stats(): readonly ThrottleStats[] }>

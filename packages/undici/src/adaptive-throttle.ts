@@ -53,6 +53,13 @@ export interface ThrottleKeyStats {
   probability: number
   /** Requests refused locally with `ERR_BEAMLINE_THROTTLED`, since the key was first seen. */
   throttled: number
+  /**
+   * Requests whose outcome became known since the key was first seen (what `requests` counts, never
+   * leaving): a counter, where `requests` and `accepts` are window gauges that fall as the window slides.
+   */
+  requestsTotal: number
+  /** Requests the backend accepted since the key was first seen. */
+  acceptsTotal: number
 }
 
 export type AdaptiveThrottleInterceptor = Interceptor & { stats(): ThrottleKeyStats[] }
@@ -76,6 +83,8 @@ class Window {
   requests = 0
   accepts = 0
   throttled = 0
+  requestsTotal = 0
+  acceptsTotal = 0
 
   constructor(key: string, buckets: number, epoch: number) {
     this.key = key
@@ -164,6 +173,8 @@ class Throttle {
    * their way.
    */
   count(window: Window, epoch: number, accepted: 0 | 1): void {
+    window.requestsTotal++
+    window.acceptsTotal += accepted
     // The window may lag the clock here (it advances on the next request); buckets it still holds
     // that the clock has passed are emptied then, with this count in them, as they should be.
     if (epoch <= window.epoch - this.buckets) return
@@ -184,6 +195,8 @@ class Throttle {
         accepts: window.accepts,
         probability: this.#probability(window),
         throttled: window.throttled,
+        requestsTotal: window.requestsTotal,
+        acceptsTotal: window.acceptsTotal,
       }
     })
   }

@@ -162,6 +162,39 @@ for (const major of majors) {
       }
     })
 
+    test('regression: windowed counts exported as counters fall when the window slides (issue 15 #4)', async () => {
+      // `requests` and `accepts` are the window's, so they fall as it slides: they were exported as
+      // `_total` counters, which Prometheus read as resets. The totals beside them never fall.
+      const server = await startServer((_req, res) => {
+        res.statusCode = 503
+        res.end()
+      })
+      const throttle = adaptiveThrottle({ windowMs: 300, bucketMs: 100 })
+      const agent = new undici.Agent().compose(throttle)
+      try {
+        let refused = 0
+        for (let i = 0; i < 20; i++) {
+          try {
+            await (await agent.request({ origin: server.origin, path: '/', method: 'GET' })).body.text()
+          } catch (err) {
+            if ((err as { code?: string }).code === 'ERR_BEAMLINE_THROTTLED') refused++
+            else throw err
+          }
+        }
+        const before = throttle.stats()[0]!
+        assert.equal(before.requestsTotal, 20)
+        assert.equal(before.acceptsTotal, 0)
+        assert.equal(before.throttled, refused)
+        await sleep(500)
+        const after = throttle.stats()[0]!
+        assert.equal(after.requests, 0)
+        assert.deepEqual([after.requestsTotal, after.acceptsTotal, after.throttled], [20, 0, refused])
+      } finally {
+        await agent.close()
+        await server.close()
+      }
+    })
+
     test('client aborts and bulkhead refusals are not counted as backend rejections', async () => {
       const gate = await startGate()
       const throttle = adaptiveThrottle()
