@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
-import { HELP, resolveConfig } from './config.js'
 import { ConfigError } from './errors.js'
 
 /** What shutdown needs of a started sidecar. */
@@ -20,6 +19,8 @@ async function main(): Promise<void> {
       process.exit(2)
     }
   }
+  // Loaded here, not at the top, so that top and the signal handlers below never wait for ajv.
+  const { HELP, resolveConfig } = await import('./config.js')
   let request: ReturnType<typeof resolveConfig>
   try {
     request = resolveConfig(process.argv.slice(2), process.env)
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))
+  process.stderr.write('beamline-sidecar: starting\n')
   // Loaded here, not at the top: `top`, --help and configuration errors need none of its dependencies.
   const { startSidecar } = await import('./sidecar.js')
   try {

@@ -400,13 +400,31 @@ describe('sidecar end to end', () => {
   })
 
   it('regression: SIGTERM while still starting exits 0, not 143', async () => {
-    // From 100 ms on: before that node itself is still booting, with no JavaScript to catch a signal.
-    for (const delayMs of [100, 250]) {
-      const child = spawn(process.execPath, [CLI, '--listen', '127.0.0.1:0'], { stdio: 'ignore' })
+    // Signalled once it says it is starting (before that node itself may still be booting, with no
+    // JavaScript to catch a signal), at once and a little later, while it loads and binds.
+    for (const delayMs of [0, 50]) {
+      const child = spawn(
+        process.execPath,
+        [CLI, '--listen', '127.0.0.1:0', '--target', 'http://127.0.0.1:9'],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      )
+      let stderr = ''
+      await new Promise<void>((resolve) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString()
+          if (stderr.includes('starting\n')) resolve()
+        })
+      })
       await sleep(delayMs)
       child.kill('SIGTERM')
       const [code, signal] = (await once(child, 'exit')) as [number | null, string | null]
-      assert.deepEqual({ code, signal }, { code: 0, signal: null }, `SIGTERM after ${delayMs} ms`)
+      assert.deepEqual(
+        { code, signal },
+        { code: 0, signal: null },
+        `SIGTERM ${delayMs} ms after starting: ${stderr}`,
+      )
     }
   })
 
