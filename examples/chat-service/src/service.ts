@@ -140,8 +140,8 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
       dbQueryMs: options.dbQueryMs ?? 40,
       received: new Int32Array(new SharedArrayBuffer(4)),
     }
+    // A crashed worker's connections go back to the pool: this thread created it and holds `db`.
     const worker = new Worker(new URL('./room-worker.js', import.meta.url), { workerData })
-    db.watch(worker) // a crashed worker's connections go back to the pool
     worker.on('message', (r: StoreResult) => {
       if (r.status !== 200) respond(r.id, r.status, r.reason)
       else if (!pushLanes.push(pending.get(r.id)!.message)) respond(r.id, 503, 'push queue full')

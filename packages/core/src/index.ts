@@ -1,5 +1,14 @@
 export { BeamlineError, InvalidHandleError, InvalidOptionError, ReadOnlyError } from './errors.js'
 export { checkHandle, checkSharedBuffer, type SharedHandle } from './handle.js'
 export { choiceOption, functionOption, integerOption, nameOption, numberOption } from './options.js'
+export {
+  loadAfterReads,
+  type SeqWords,
+  seqReadBegin,
+  seqReadValid,
+  seqWriteBegin,
+  seqWriteEnd,
+  storeBeforeWrites,
+} from './seqlock.js'
 export { warnOnce } from './warn.js'
 export { onWorkerExit } from './worker-exit.js'

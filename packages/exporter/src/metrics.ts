@@ -127,7 +127,7 @@ export const SNAPSHOT_METRICS = {
     ['semaphore'],
     '',
     ['beamline.semaphore.acquired', '{acquisition}'],
-    'Permits granted.',
+    'Acquisitions granted, one per call whatever its permits.',
   ),
   semaphoreRejected: metric(
     'beamline_semaphore_rejected_total',
@@ -135,7 +135,7 @@ export const SNAPSHOT_METRICS = {
     ['semaphore'],
     '',
     ['beamline.semaphore.rejected', '{acquisition}'],
-    'Acquisitions refused because the semaphore was full.',
+    'Acquisitions refused: no free permit, or the wait queue was full.',
   ),
   semaphoreTimedOut: metric(
     'beamline_semaphore_timed_out_total',
@@ -143,7 +143,7 @@ export const SNAPSHOT_METRICS = {
     ['semaphore'],
     '',
     ['beamline.semaphore.timed_out', '{acquisition}'],
-    'Queued acquisitions that gave up after their timeout.',
+    'Acquisitions that stopped waiting without a permit: timeout, abort, or their thread exited.',
   ),
   semaphoreReclaimed: metric(
     'beamline_semaphore_reclaimed_total',

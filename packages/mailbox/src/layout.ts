@@ -62,9 +62,14 @@
  *    a slot is retired by adding its counters to R_* and only then freeing it, with RETIRE_BEGIN /
  *    RETIRE_END around the pair. stats() retries a scan that overlapped a retirement (BEGIN ≠ END
  *    before, or BEGIN moved during), so it neither counts a retiring slot twice nor misses it.
- *  - A name read from another thread is valid iff GEN and STATE are unchanged before and after the
- *    bytes are read (a seqlock whose writer is the claimer: GEN is bumped before the bytes change,
- *    STATE goes live only after they are written).
+ *  - Names: a name read from another thread is valid iff STATE and GEN are unchanged before and after
+ *    the bytes are read, a seqlock whose writer is the claimer (ordering argument: @beamline/core's
+ *    seqlock.ts). The reader loads GEN and STATE, the bytes (plain), then STATE with core's
+ *    loadAfterReads (ordered after the bytes) and GEN last. Writers keep two rules: a slot leaves a
+ *    live STATE by an Atomics write before it can be claimed again (so bytes of a later claim are
+ *    only visible to a reader whose closing STATE load no longer sees the old live value), and a
+ *    claim bumps GEN before it publishes STATE with an Atomics.store (so a closing STATE load that
+ *    sees the new live value is followed by a GEN load that sees the new generation).
  *
  * Why plain accesses are enough where they are used
  *  - LENGTH, PEAK and the Float64 counters have exactly one writer, the owning thread, so a plain

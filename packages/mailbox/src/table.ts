@@ -5,7 +5,7 @@
  * path (Mailbox.push / shift) writes its own slot directly with plain stores.
  */
 import { threadId } from 'node:worker_threads'
-import { warnOnce } from '@beamline/core'
+import { loadAfterReads, warnOnce } from '@beamline/core'
 import {
   CAPACITY,
   CLAIMING,
@@ -284,7 +284,8 @@ export class SlotTable {
     const stored = i32[m + STORED_LEN]!
     let name = this.bytes.toString('utf8', offset, offset + stored)
     if (i32[m + NAME_LEN]! > stored) name += '…'
-    if (Atomics.load(i32, m + GEN) !== gen || Atomics.load(i32, s + STATE) !== state) return undefined
+    // STATE first, ordered after the name's plain loads, then GEN: see "names" in layout.ts.
+    if (loadAfterReads(i32, s + STATE) !== state || Atomics.load(i32, m + GEN) !== gen) return undefined
     if (this.#names.size >= NAME_CACHE_LIMIT) this.#names.clear()
     this.#names.set(slot, { gen, name })
     return name

@@ -2,7 +2,8 @@
  * What the monitor costs: CPU time of an otherwise idle process over 10 s with a PressureMonitor
  * sampling every signal at 100 ms (queue signals from a registry of 1 000 mailboxes) against the same
  * process without one, interleaved 3 times. Target: ≤ 1 % of one core. Also the hot path: `level`
- * and `admit()` in ns per call, against a bare Atomics.load.
+ * and `admit()` in ns per call, against a bare Atomics.load, and the seqlock-validated reads
+ * (`score`, `signals()`).
  *
  *   node --expose-gc dist/bench/monitor-cost.bench.js
  */
@@ -52,6 +53,8 @@ const rows = await measureCases([
   { name: 'Atomics.load (floor)', fn: () => Atomics.load(word, 0) },
   { name: 'pressure.level', fn: () => monitor.level },
   { name: 'pressure.admit()', fn: () => monitor.admit() },
+  { name: 'pressure.score (seqlock read)', fn: () => monitor.score },
+  { name: 'pressure.signals() (seqlock read)', fn: () => monitor.signals() },
   { name: 'pressure.sample() (all signals)', fn: () => monitor.sample() },
 ])
 printTable('hot path', rows, 'Atomics.load (floor)')

@@ -4,8 +4,8 @@
  *
  *   byte  field            type     written by                        access
  *    0    LEVEL            Int32    sampling thread, once per change   Atomics.store / Atomics.load
- *    4    SEQ              Int32    sampling thread, around each       Atomics.add (writer),
- *                                   publication (odd while writing)    Atomics.load (readers)
+ *    4    SEQ              Int32    sampling thread, around each       core's seqlock helper:
+ *                                   publication (odd while writing)    seqWriteBegin / End, seqReadBegin / Valid
  *    8    THROTTLE_MASK    Int32    sampling thread; bit i = signal i  Atomics.store / load, inside SEQ
  *                                   holds level ≥ 1
  *   12    SHED_MASK        Int32    sampling thread; bit i = level 2   Atomics.store / load, inside SEQ
@@ -28,13 +28,12 @@
  *  - LEVEL is what the hot path reads (`level`, `admit()`), so it is its own Int32 and one
  *    Atomics.load: no retry loop, never torn, and it is published last, after the masks and values it
  *    summarises.
- *  - The snapshot read by `reasons`, `score` and `signals()` spans several fields, so it is a seqlock
- *    (Linux seqlock.h, crossbeam's seq_lock.rs): the writer makes SEQ odd, writes, makes SEQ even; a
- *    reader loads SEQ, reads, loads SEQ again and retries if it was odd or changed. The Float64 fields
- *    are plain accesses: a racing read may see a torn or mixed value, but JavaScript races have no
- *    undefined behaviour (they yield some value), and the second SEQ load (sequentially consistent,
- *    ordered after the plain reads in program order) rejects such a snapshot. The masks use Atomics only
- *    because Int32 Atomics cost nothing extra here.
+ *  - The snapshot read by `reasons`, `score` and `signals()` spans several fields, so it is a seqlock,
+ *    @beamline/core's (packages/core/src/seqlock.ts, which gives the memory-ordering argument for x64
+ *    and arm64): the writer makes SEQ odd, writes, makes SEQ even; a reader loads SEQ, reads, and
+ *    retries if SEQ was odd or its closing load (ordered after the plain reads) differs. The Float64
+ *    fields are plain accesses: a racing read may see a torn or mixed value, which the validation
+ *    rejects. The masks use Atomics only because Int32 Atomics cost nothing extra here.
  *  - `admit()` reads SCORE once, plainly and outside the seqlock: a score one publication stale only
  *    moves a refusal probability, and aligned 8-byte loads do not tear on x64 and arm64.
  *  - Constants (CONFIGURED_MASK, THROTTLE, SHED) are written before the handle is shared; sending it

@@ -13,6 +13,10 @@ import {
   integerOption,
   numberOption,
   type SharedHandle,
+  seqReadBegin,
+  seqReadValid,
+  seqWriteBegin,
+  seqWriteEnd,
 } from '@beamline/core'
 import { Hysteresis } from './hysteresis.js'
 import {
@@ -452,13 +456,13 @@ export class PressureMonitor extends EventEmitter<{ change: [PressureChange] }> 
   ): void {
     const i32 = this.#i32
     const f64 = this.#f64
-    Atomics.add(i32, SEQ, 1)
+    seqWriteBegin(i32, SEQ)
     Atomics.store(i32, THROTTLE_MASK, throttleMask)
     Atomics.store(i32, SHED_MASK, shedMask)
     f64[SCORE] = score
     f64[SAMPLED_AT] = Date.now()
     for (let i = 0; i < SIGNALS.length; i++) f64[valueIndex(i)] = values[i]!
-    Atomics.add(i32, SEQ, 1)
+    seqWriteEnd(i32, SEQ)
     Atomics.store(i32, LEVEL, level)
   }
 
@@ -470,7 +474,7 @@ export class PressureMonitor extends EventEmitter<{ change: [PressureChange] }> 
     // odd for good; after a second of that a possibly mixed snapshot beats a hang.
     let deadline = 0
     for (let attempt = 1; ; attempt++) {
-      const seq = Atomics.load(i32, SEQ)
+      const seq = seqReadBegin(i32, SEQ)
       const stuck = (attempt & 1023) === 0 && performance.now() > (deadline ||= performance.now() + 1_000)
       if ((seq & 1) === 0 || stuck) {
         const snap: Snapshot = {
@@ -480,7 +484,7 @@ export class PressureMonitor extends EventEmitter<{ change: [PressureChange] }> 
           sampledAt: f64[SAMPLED_AT]!,
           values: SIGNALS.map((_, i) => f64[valueIndex(i)]!),
         }
-        if (Atomics.load(i32, SEQ) === seq || stuck) return snap
+        if (seqReadValid(i32, SEQ, seq) || stuck) return snap
       }
     }
   }

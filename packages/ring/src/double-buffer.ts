@@ -1,8 +1,9 @@
 /*
  * The double-buffered seqlock shared by SharedSnapshot, SharedValue and HashRing. Memory layout, who
- * writes what, and why each access is Atomics or plain: see ./layout.ts.
+ * writes what, and why each access is Atomics or plain: see ./layout.ts; the memory ordering of the
+ * two primitives used here: @beamline/core's seqlock.ts.
  */
-import { checkSharedBuffer, InvalidHandleError } from '@beamline/core'
+import { checkSharedBuffer, InvalidHandleError, loadAfterReads, storeBeforeWrites } from '@beamline/core'
 import {
   bufferBytes,
   bufferOffset,
@@ -15,16 +16,6 @@ import {
   STARTED,
   VERSION_OFFSET,
 } from './layout.js'
-
-/** x86 never reorders a load with a later load (TSO), so there the reader needs no fence (layout.ts, reader step 2). */
-const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32'
-/** A word no other thread touches: target of the reader's release store where loads may be reordered. */
-const fence = new Int32Array(new SharedArrayBuffer(4))
-
-/** Reader step 2: this thread's plain loads so far complete before its next Atomics.load. */
-function orderLoads(): void {
-  if (!LOADS_IN_ORDER) Atomics.store(fence, 0, 0)
-}
 
 /** Fills `bytes` from byte `offset` on with the new version's data. */
 export type Fill = (bytes: Uint8Array, offset: number) => void
@@ -94,8 +85,7 @@ export class DoubleBuffer {
 
   /** Reader steps 2–3: true iff buffer `p & 1` still held publish `p` while the caller read it. */
   intact(p: number): boolean {
-    orderLoads()
-    return (Atomics.load(this.header, STARTED) - p) >>> 0 < 2
+    return (loadAfterReads(this.header, STARTED) - p) >>> 0 < 2
   }
 
   /**
@@ -104,8 +94,7 @@ export class DoubleBuffer {
    * from its buffer since is exactly it; one Atomics.load, without loading PUBLISHED first.
    */
   unchanged(p: number): boolean {
-    orderLoads()
-    return Atomics.load(this.header, STARTED) === p
+    return loadAfterReads(this.header, STARTED) === p
   }
 
   /** The current version number, read consistently. */
@@ -126,8 +115,7 @@ export class DoubleBuffer {
     const p = Atomics.load(header, PUBLISHED)
     const n = (p + 1) >>> 0
     const version = this.version(p & 1) + 1
-    Atomics.store(header, STARTED, n)
-    Atomics.load(header, STARTED)
+    storeBeforeWrites(header, STARTED, n)
     fill(this.bytes, this.dataOffset(n & 1))
     this.#setMeta(n & 1, length, version)
     Atomics.store(header, PUBLISHED, n)

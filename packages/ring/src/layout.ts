@@ -6,8 +6,8 @@
  *     0  PUBLISHED   Uint32  publishes completed, mod 2^32; buffer PUBLISHED & 1 is current
  *                                                   the writer               Atomics.store; readers Atomics.load
  *     4  STARTED     Uint32  publishes begun, mod 2^32: PUBLISHED or PUBLISHED + 1
- *                                                   the writer               Atomics.store (+ Atomics.load, see below);
- *                                                                            readers Atomics.load
+ *                                                   the writer               storeBeforeWrites (core);
+ *                                                                            readers loadAfterReads (core)
  *     8  CAPACITY    Uint32  bytes per buffer (maxBytes rounded up to 8)   plain, before the handle exists
  *    12  (padding to the cache line)
  *    64  LOCK        Int32   SharedValue writers' lock: 0 free, else threadId + 1 of the holder
@@ -22,13 +22,13 @@
  *
  * Publish number n (n = PUBLISHED + 1) goes into buffer n & 1: the buffer NOT being read by readers of
  * the current version. The writer
- *   1. Atomics.store(STARTED, n), then Atomics.load(STARTED): announces that buffer n & 1, which held
- *      version n − 2, is being overwritten;
+ *   1. announces that buffer n & 1, which held version n − 2, is being overwritten: STARTED = n with
+ *      core's storeBeforeWrites (no data store becomes visible before it);
  *   2. writes data, LENGTH and VERSION with plain stores;
- *   3. Atomics.store(PUBLISHED, n).
+ *   3. Atomics.store(PUBLISHED, n) (release: the data is visible before it).
  * It never waits for anybody. A reader
  *   1. p = Atomics.load(PUBLISHED); reads buffer p & 1 (LENGTH, VERSION, data) with plain loads;
- *   2. orders those loads before the next one (see below), then s = Atomics.load(STARTED);
+ *   2. s = STARTED with core's loadAfterReads (ordered after those plain loads);
  *   3. accepts what it read iff (s − p) mod 2^32 < 2, i.e. no publish n ≥ p + 2 has begun, so buffer
  *      p & 1 still holds exactly version p; otherwise it retries with the new PUBLISHED.
  *   3'. Fast path, for a reader that validated publish p earlier (HashRing keeps per-thread state
@@ -47,34 +47,16 @@
  *  - VERSION of the current buffer grows by one per publish and is a Float64, so it does not wrap
  *    with the Uint32 counters.
  *
- * Why two buffers and a sequence, and where Atomics are needed (cf. Linux seqlock.h, crossbeam
- * seq_lock.rs): a plain seqlock (one buffer) makes every reader retry while a write is in progress;
- * with two buffers a reader is only disturbed when two publishes begin during its read, and readers
- * of the current version are never disturbed at all. Copy-on-publish into fresh memory is not
- * possible: a new SharedArrayBuffer cannot reach other threads without a message.
+ * Why two buffers and a sequence: a plain seqlock (one buffer) makes every reader retry while a write
+ * is in progress; with two buffers a reader is only disturbed when two publishes begin during its
+ * read, and readers of the current version are never disturbed at all. Copy-on-publish into fresh
+ * memory is not possible: a new SharedArrayBuffer cannot reach other threads without a message.
  * Data, LENGTH and VERSION are plain because the reader validates them afterwards: a torn read is
  * detected and discarded, never returned (callers must cope with garbage until then: every index
- * read from the data is bounds-checked). The counters are Atomics (sequentially consistent). JavaScript
- * has no standalone fence, so the two orderings a seqlock needs are built from what V8 emits:
- *  - writer: data stores must not become visible before STARTED. An Atomics.store is `xchg` on x64
- *    (a full barrier) and `stlr` on arm64, where the following Atomics.load (`ldar`) cannot pass the
- *    `stlr` and no later access can pass the `ldar`.
- *  - reader (step 2): the plain data loads must complete before the STARTED load.
- *    Compiler: V8 never moves a plain load across an Atomics.load — TurboFan/Turboshaft give atomic
- *    loads write effects precisely so that loads are not reordered with them ("Atomic load should not
- *    be reordered with other loads", turboshaft/operations.h), and where Atomics.load is not inlined
- *    it is a call to a builtin, opaque to the optimizer.
- *    x64 (and ia32): TSO never reorders a load with a later load, and Atomics.load is a plain `mov`,
- *    so program order is enough: no fence instruction is needed, and none is paid for (the previous
- *    `Atomics.store` to a private word cost an `xchg`, ~20 cycles, per lookup).
- *    arm64 and every other architecture: `ldar` only keeps LATER accesses after it; an EARLIER plain
- *    `ldr` may still be satisfied after it (ARMv8 allows load→load reordering). So there the reader
- *    first does an Atomics.store to a thread-private word: `stlr` (release) keeps every earlier load
- *    before it, and the `ldar` of STARTED cannot be reordered before an earlier `stlr` (RCsc). The
- *    choice is made once, from process.arch, in double-buffer.ts.
- * By the letter of the ECMAScript memory model no seqlock is guaranteed (racy plain reads create no
- * happens-before); this relies on how V8 maps Atomics to x64 and arm64 instructions, and the torn-read
- * stress tests check it across real threads.
+ * read from the data is bounds-checked). The counters are Atomics. Why the orderings of writer step 1
+ * and reader step 2 hold on x64 and arm64, what V8 and the ECMAScript memory model promise, and what
+ * each costs: the block comment of packages/core/src/seqlock.ts. The torn-read stress tests here check
+ * it for these structures across real threads.
  */
 
 /** Bumped whenever the byte layout changes, so that attach() refuses a handle from another version. */

@@ -39,12 +39,12 @@ export class SemaphoreTimeoutError extends BeamlineError {
   }
 }
 
-/** Every thread slot is taken: more threads attached than `maxThreads`, or exited workers were not watched. */
+/** Every thread slot is taken: more threads attached than `maxThreads`, or exited workers whose exit no thread saw. */
 export class SemaphoreThreadSlotsError extends BeamlineError {
   constructor(name: string, slots: number) {
     super(
       'ERR_BEAMLINE_SEMAPHORE_THREAD_SLOTS',
-      `semaphore ${JSON.stringify(name)}: all ${slots} thread slots are taken; raise maxThreads, or watch() workers so that exited ones free their slot`,
+      `semaphore ${JSON.stringify(name)}: all ${slots} thread slots are taken; raise maxThreads; a worker frees its slot when it exits if the thread that created it holds this semaphore (or watch()es it)`,
     )
   }
 }

@@ -10,43 +10,62 @@
  *                                                                       the peak statistic only
  *    8  WAITING         Int32   acquire() calls parked, all threads
  *                                           the parking thread          Atomics.add / sub
- *   12  SEQ             Int32   wake-up sequence                        Atomics.add + notify (release, resize, reclaim);
+ *   12  SEQ             Int32   wake-up sequence, wraps mod 2^32 (only compared for equality)
+ *                                                                       Atomics.add + notify (release, resize, reclaim);
  *                                                                       Atomics.waitAsync (waiting threads)
  *   16  MAX_WAITERS     Int32   constant after construction             plain write before the handle exists
  *   20  SLOT_COUNT      Int32   constant after construction             plain write before the handle exists
- *   24  RECLAIMED       Int32   permits returned from dead threads      Atomics.add (reclaiming thread)
- *   28  RETIRED_PEAK    Int32   highest peak of reclaimed slots         CAS max (reclaiming thread)
- *   32  RETIRED_ACQUIRED   BigInt64  statistics folded in from         Atomics.add (reclaiming thread; several
- *   40  RETIRED_REJECTED   BigInt64  reclaimed slots                   watchers may reclaim at once)
- *   48  RETIRED_TIMED_OUT  BigInt64
- *   56  (padding to the cache line)
+ *   24  (padding to the cache line)
  *
  *   slot i at byte 64 + 64·i                written by                 access
  *   +0  OWNER           Int32   threadId + 1; 0 free; -1 being reclaimed
  *                                           claiming / reclaiming thread  CAS, Atomics.store
- *   +4  HELD            Int32   permits this thread holds        owner    plain
- *   +8  PEAK            Int32   highest inUse seen at this thread's acquires   owner   plain
- *  +12  WAITERS         Int32   this thread's parked acquire() calls   owner   plain
- *  +16  ACQUIRED        Float64 permits granted to this thread    owner    plain
- *  +24  REJECTED        Float64 refusals (tryAcquire / call / tryCall)   owner   plain
- *  +32  TIMED_OUT       Float64 acquire() deadlines missed        owner    plain
- *  +40  (padding)
+ *   +4  HELD            Int32   permits the occupant holds       occupant   plain
+ *   +8  PEAK            Int32   highest inUse seen at acquires through this slot, by any occupant
+ *                                           occupant                    plain
+ *  +12  WAITERS         Int32   the occupant's parked acquire() calls   occupant   plain
+ *  +16  ACQUIRED        Float64 calls granted       ┐ through this slot since the semaphore was
+ *  +24  REJECTED        Float64 calls refused       │ created, by every thread that occupied it:
+ *  +32  TIMED_OUT       Float64 acquire() calls that│ the occupant, or the reclaimer while
+ *                               stopped waiting     │ OWNER = -1        plain
+ *  +40  RECLAIMED       Float64 permits returned on │
+ *                               behalf of dead occupants ┘ (reclaimer only)
+ *  +48  (padding)
  *
  * Invariants
  *  - Permits are granted only by a CAS that moves FREE from f ≥ p to f − p, so the number of permits
  *    held never exceeds MAX (Discord's saturating ets:update_counter). After resize(m) FREE already
  *    reflects m, so no acquire succeeds while held ≥ m.
- *  - Σ HELD over live slots + FREE = MAX whenever no acquire/release is between its two steps.
- *  - WAITING = Σ WAITERS over live slots, under the same proviso.
+ *  - Σ HELD over slots + FREE = MAX whenever no acquire/release is between its two steps.
+ *  - WAITING = Σ WAITERS over slots, under the same proviso.
+ *  - Statistics never move, so no reader sees them dip or doubled (issue 15 #7). A slot's counters
+ *    (ACQUIRED … RECLAIMED, PEAK) belong to the slot, not to its thread: they are never reset or
+ *    folded elsewhere, a reclaim only adds to them (the dead occupant's parked calls to TIMED_OUT, its
+ *    permits to RECLAIMED) and the next occupant goes on counting from where they are. stats() sums
+ *    every slot whatever its OWNER. So each event is counted once, in one word, from the moment it is
+ *    counted; every word only grows; and a later stats() reads every word no earlier than a previous
+ *    one did (read-read coherence), so no reported counter decreases, whichever reclaim, claim or
+ *    exit a concurrent stats() meets — without a retry loop, so a reclaiming thread that dies midway
+ *    stalls nobody. Each word has one writer at a time; the hand-offs are ordered: occupant →
+ *    reclaimer by the thread's exit (the OS join orders its stores before the 'exit' event),
+ *    reclaimer → next occupant by Atomics.store(OWNER, 0) and the claimer's CAS (happens-before).
+ *  - Every acquisition call that passes argument validation ends in exactly one increment: ACQUIRED
+ *    (granted), REJECTED (tryAcquire / call / tryCall found no free permit; acquire() found the queue
+ *    full or asked for more than max), or TIMED_OUT (acquire() stopped waiting: deadline, aborted
+ *    signal, or its thread died while it was parked). Hence acquired + rejected + timedOut = calls,
+ *    once none is parked.
+ *  - Counters do not wrap: Float64 counts are exact to 2^53 (28 years at 10 million per second; past
+ *    that they stop growing instead of going back). The Int32 words are gauges bounded by 2^30 + the
+ *    waiters, or SEQ, which may wrap.
  *
  * Why plain accesses are enough where they are used
- *  - HELD, PEAK, WAITERS and the Float64 statistics have one writer, the owning thread, so a plain
- *    read-modify-write cannot lose an update; only that thread reads HELD on the hot path. Other
- *    threads read them for stats() (a slightly stale value is fine) and, after the owner has exited
- *    (the OS thread join orders its writes before the 'exit' event), to reclaim. Int32 plain accesses
- *    never tear (ECMAScript NoTear). Float64 plain accesses may tear by the letter of the spec, but V8
- *    emits one aligned 8-byte move on x64 and arm64, which those ISAs perform atomically; 64-bit
- *    counters are needed because a busy semaphore passes 2^31 grants within an hour.
+ *  - HELD, PEAK, WAITERS and the Float64 statistics have one writer at a time (above), so a plain
+ *    read-modify-write cannot lose an update; only the occupant reads HELD on the hot path. Other
+ *    threads read them for stats() (a slightly stale value is fine) and, after the occupant has exited,
+ *    to reclaim. Int32 plain accesses never tear (ECMAScript NoTear). Float64 plain accesses may tear
+ *    by the letter of the spec, but V8 emits one aligned 8-byte move on x64 and arm64, which those ISAs
+ *    perform atomically; 64-bit counters are needed because a busy semaphore passes 2^31 grants within
+ *    an hour.
  *  - The acquire path reads FREE plainly once, as the expected value of its CAS: the CAS validates
  *    it, so a stale read costs a retry, never a wrong grant; a refusal re-reads FREE with Atomics.load.
  *  - FREE, MAX, WAITING and SEQ are read and written by many threads and order the hand-off between a
@@ -57,7 +76,7 @@
  */
 
 /** Bumped whenever the byte layout changes, so that attach() refuses a handle from another version. */
-export const LAYOUT_VERSION = 1
+export const LAYOUT_VERSION = 2
 export const HANDLE_KIND = 'beamline.semaphore'
 
 export const HEADER_BYTES = 64
@@ -70,12 +89,6 @@ export const WAITING = 2
 export const SEQ = 3
 export const MAX_WAITERS = 4
 export const SLOT_COUNT = 5
-export const RECLAIMED = 6
-export const RETIRED_PEAK = 7
-// Header, BigInt64 indices.
-export const RETIRED_ACQUIRED = 4
-export const RETIRED_REJECTED = 5
-export const RETIRED_TIMED_OUT = 6
 
 // Slot fields, Int32 offsets from the slot's Int32 index.
 export const OWNER = 0
@@ -86,8 +99,9 @@ export const WAITERS = 3
 export const ACQUIRED = 2
 export const REJECTED = 3
 export const TIMED_OUT = 4
+export const RECLAIMED = 5
 
-/** OWNER value while a dead thread's slot is being folded into the retired totals. */
+/** OWNER value while a dead thread's slot is being reclaimed. */
 export const RECLAIMING = -1
 
 export function bufferBytes(slots: number): number {

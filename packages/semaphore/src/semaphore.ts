@@ -1,10 +1,11 @@
 /*
  * A counting semaphore in a SharedArrayBuffer, shared by every thread that attaches to it.
- * Memory layout, writers and the reasons for each Atomics or plain access: see ./layout.ts.
- * In short: header [FREE, MAX, WAITING, SEQ, MAX_WAITERS, SLOT_COUNT, RECLAIMED, RETIRED_*] in the
- * first cache line; then one cache line per thread holding what that thread alone writes (permits
- * held, peak, parked waiters, acquired / rejected / timed-out counts). The hot path is one CAS on FREE
- * to acquire and one Atomics.add to release; everything per thread is a plain store to its own line.
+ * Memory layout, writers, the invariants (statistics that never move, the counting identity) and the
+ * reasons for each Atomics or plain access: see ./layout.ts. In short: header [FREE, MAX, WAITING,
+ * SEQ, MAX_WAITERS, SLOT_COUNT] in the first cache line; then one cache line per thread slot holding
+ * what its occupant alone writes (permits held, peak, parked waiters, acquired / rejected / timed-out
+ * counts, which stay in the slot after the thread dies). The hot path is one CAS on FREE to acquire
+ * and one Atomics.add to release; everything per thread is a plain store to its own line.
  */
 import { threadId } from 'node:worker_threads'
 import {
@@ -15,6 +16,7 @@ import {
   integerOption,
   nameOption,
   numberOption,
+  onWorkerExit,
   type SharedHandle,
 } from '@beamline/core'
 import {
@@ -38,10 +40,6 @@ import {
   RECLAIMED,
   RECLAIMING,
   REJECTED,
-  RETIRED_ACQUIRED,
-  RETIRED_PEAK,
-  RETIRED_REJECTED,
-  RETIRED_TIMED_OUT,
   SEQ,
   SLOT_COUNT,
   slotIndex,
@@ -70,7 +68,8 @@ export interface SemaphoreOptions {
   maxWaiters?: number
   /**
    * How many threads may attach at once: each takes a 64-byte slot for its holdings and statistics.
-   * A watched worker's slot is freed when it exits. Integer from 1 to 4096. Default 256.
+   * A worker's slot is freed when it exits (see `watch()` for which exits are seen). Integer from 1 to
+   * 4096. Default 256.
    */
   maxThreads?: number
 }
@@ -94,6 +93,14 @@ export interface AcquireOptions {
   timeoutMs?: number
 }
 
+/**
+ * Summed over all threads, including threads that have exited. `acquired`, `rejected` and `timedOut`
+ * count calls (one per `tryAcquire`, `acquire`, `call` or `tryCall`, whatever the permits it asked
+ * for), so every call ends in exactly one of them: `acquired + rejected + timedOut` = calls made,
+ * once none is parked (`waiting` = 0); calls refused for an invalid argument (`permits` or `timeoutMs`
+ * out of range) are not counted. No counter ever decreases, whatever threads exit meanwhile; all are
+ * exact to 2^53.
+ */
 export interface SemaphoreStats {
   name: string
   max: number
@@ -101,15 +108,22 @@ export interface SemaphoreStats {
   inUse: number
   /** `acquire()` calls parked now, all threads. */
   waiting: number
-  /** Permits granted since creation. */
+  /** Calls granted since creation, one per call whatever its `permits`. */
   acquired: number
-  /** Refusals by `tryAcquire`, `call` and `tryCall` (one per refused call). */
+  /**
+   * Calls refused since creation: `tryAcquire`, `call` and `tryCall` that found no free permit,
+   * `acquire()` that found `maxWaiters` callers parked (`ERR_BEAMLINE_SEMAPHORE_QUEUE_FULL`) or asked
+   * for more permits than `max`.
+   */
   rejected: number
-  /** `acquire()` calls that missed their deadline. */
+  /**
+   * `acquire()` calls that stopped waiting without a permit: `timeoutMs` passed, `signal` aborted
+   * (also when already aborted at the call), or the calling thread exited while parked.
+   */
   timedOut: number
   /** Highest `inUse` seen right after a grant. */
   peakInUse: number
-  /** Permits returned to the pool from watched workers that exited holding them. */
+  /** Permits returned to the pool on behalf of workers that exited holding them. */
   reclaimed: number
 }
 
@@ -163,7 +177,6 @@ export class Semaphore {
   readonly handle: SemaphoreHandle
   readonly #i32: Int32Array
   readonly #f64: Float64Array
-  readonly #big: BigInt64Array
   /** Int32 index of this thread's slot. */
   readonly #slot: number
   /** Float64 index of this thread's slot. */
@@ -198,9 +211,9 @@ export class Semaphore {
     this.handle = handle
     this.#i32 = new Int32Array(handle.buffer)
     this.#f64 = new Float64Array(handle.buffer)
-    this.#big = new BigInt64Array(handle.buffer)
     this.#slot = claimSlot(this.#i32, this.name)
     this.#slotF = this.#slot >> 1
+    onWorkerExit(this, Semaphore.#reclaimExited)
   }
 
   /** The same semaphore, seen from this thread. Throws `ERR_BEAMLINE_INVALID_HANDLE` for anything else. */
@@ -218,7 +231,7 @@ export class Semaphore {
   tryAcquire(permits = 1): boolean {
     if (permits !== 1) permitsArgument(permits)
     if (this.#take(permits)) return true
-    this.#f64[this.#slotF + REJECTED]!++
+    this.#count(REJECTED)
     return false
   }
 
@@ -238,6 +251,8 @@ export class Semaphore {
    * when `maxWaiters` callers are parked already, `ERR_BEAMLINE_SEMAPHORE_TIMEOUT` after `timeoutMs`,
    * or the signal's reason on abort. A pending acquire keeps its thread alive until it settles.
    * Order among parked callers: FIFO within a thread; across threads, whichever thread wakes first.
+   * Counted once it ends: in `acquired`, `rejected` (queue full, or more permits than `max`) or
+   * `timedOut` (deadline, abort).
    */
   acquire(options: AcquireOptions | null = {}): Promise<void> {
     const { permits: p, timeoutMs: t, signal } = options ?? {}
@@ -245,12 +260,16 @@ export class Semaphore {
     // setTimeout's limit: a longer delay would fire after 1 ms.
     const timeoutMs =
       t === undefined ? undefined : numberOption('timeoutMs', t, { min: 0, max: MAX_TIMEOUT_MS })
-    if (signal?.aborted) return Promise.reject(signal.reason)
+    if (signal?.aborted) {
+      this.#count(TIMED_OUT)
+      return Promise.reject(signal.reason)
+    }
     // Callers already parked in this thread go first (FIFO): a newcomer only takes free permits
     // directly when nobody here waits, so a large request is not starved by a stream of small ones.
     if (this.#head === undefined && this.#take(permits)) return Promise.resolve()
     const i32 = this.#i32
     if (permits > Atomics.load(i32, MAX)) {
+      this.#count(REJECTED)
       return Promise.reject(
         new InvalidOptionError(
           'permits',
@@ -260,6 +279,7 @@ export class Semaphore {
     }
     if (Atomics.add(i32, WAITING, 1) >= i32[MAX_WAITERS]!) {
       Atomics.sub(i32, WAITING, 1)
+      this.#count(REJECTED)
       return Promise.reject(new SemaphoreQueueFullError(this.name, i32[MAX_WAITERS]!))
     }
     i32[this.#slot + WAITERS]!++
@@ -278,10 +298,10 @@ export class Semaphore {
     else this.#head = waiter
     this.#tail = waiter
     if (timeoutMs !== undefined) {
-      waiter.timer = setTimeout(() => {
-        this.#f64[this.#slotF + TIMED_OUT]!++
-        this.#cancel(waiter, new SemaphoreTimeoutError(this.name, timeoutMs))
-      }, timeoutMs)
+      waiter.timer = setTimeout(
+        () => this.#cancel(waiter, new SemaphoreTimeoutError(this.name, timeoutMs)),
+        timeoutMs,
+      )
     }
     if (signal) {
       waiter.onAbort = () => this.#cancel(waiter, signal.reason)
@@ -334,8 +354,12 @@ export class Semaphore {
 
   /**
    * When `worker` exits, for whatever reason, returns the permits it held to the pool (counted in
-   * `reclaimed`), forgets its parked waiters, keeps its statistics, and frees its thread slot. Without
-   * it a worker that dies holding permits leaks them, as discord/semaphore's call/3 did.
+   * `reclaimed`), counts its parked acquire() calls in `timedOut`, keeps its statistics, and frees its
+   * thread slot. Every Worker created by a thread from the moment it holds a Semaphore object (made
+   * or attached) is reclaimed so already, by that thread, when it exits: `watch()` is needed only for
+   * a Worker created before that. Without either, a worker that dies holding permits leaks them, as
+   * discord/semaphore's call/3 did. A worker is reclaimed once, however many objects or threads see
+   * its exit.
    */
   watch(worker: WatchableWorker): void {
     const owner = worker.threadId + 1
@@ -343,22 +367,28 @@ export class Semaphore {
     worker.once('exit', () => this.#reclaim(owner))
   }
 
-  /** A snapshot summed over all threads; exact when no watched thread is being reclaimed at that moment. */
+  /**
+   * A snapshot summed over all threads, living or exited. No counter in it is ever lower than in an
+   * earlier snapshot, whatever exits or reclaims happen meanwhile (see layout.ts).
+   */
   stats(): SemaphoreStats {
     const i32 = this.#i32
     const f64 = this.#f64
-    let acquired = Number(Atomics.load(this.#big, RETIRED_ACQUIRED))
-    let rejected = Number(Atomics.load(this.#big, RETIRED_REJECTED))
-    let timedOut = Number(Atomics.load(this.#big, RETIRED_TIMED_OUT))
-    let peakInUse = Atomics.load(i32, RETIRED_PEAK)
+    let acquired = 0
+    let rejected = 0
+    let timedOut = 0
+    let reclaimed = 0
+    let peakInUse = 0
+    // Every slot, whatever its OWNER: counters stay in their slot for good (layout.ts), so a slot
+    // being reclaimed or reused is still counted exactly once.
     const slots = i32[SLOT_COUNT]!
     for (let i = 0; i < slots; i++) {
       const s = slotIndex(i)
-      if (Atomics.load(i32, s + OWNER) <= 0) continue
       const sf = s >> 1
       acquired += f64[sf + ACQUIRED]!
       rejected += f64[sf + REJECTED]!
       timedOut += f64[sf + TIMED_OUT]!
+      reclaimed += f64[sf + RECLAIMED]!
       peakInUse = Math.max(peakInUse, i32[s + PEAK]!)
     }
     const max = Atomics.load(i32, MAX)
@@ -371,8 +401,13 @@ export class Semaphore {
       rejected,
       timedOut,
       peakInUse,
-      reclaimed: Atomics.load(i32, RECLAIMED),
+      reclaimed,
     }
+  }
+
+  /** Adds one to this thread's counter `field` (ACQUIRED, REJECTED or TIMED_OUT). */
+  #count(field: number): void {
+    this.#f64[this.#slotF + field]!++
   }
 
   /** The saturating decrement: grants only if `permits` are free, never drives FREE below zero. */
@@ -388,7 +423,7 @@ export class Semaphore {
       if (seen === free) {
         const s = this.#slot
         i32[s + HELD]! += permits
-        this.#f64[this.#slotF + ACQUIRED]! += permits
+        this.#f64[this.#slotF + ACQUIRED]!++
         // Plain read: MAX only feeds the peak statistic here, an Int32 never tears, and a value a
         // resize() ago skews one sample at most; an Atomics.load would cost the hot path more.
         const inUse = i32[MAX]! - free + permits
@@ -428,7 +463,9 @@ export class Semaphore {
     this.#pump()
   }
 
+  /** A parked caller stops waiting without a permit (deadline or abort): counted in timedOut. */
   #cancel(waiter: Waiter, reason: unknown): void {
+    this.#count(TIMED_OUT)
     this.#settle(waiter, reason)
     // The cancelled caller may have been the head asking for more permits than are free; those
     // behind it may fit now.
@@ -453,42 +490,40 @@ export class Semaphore {
     else waiter.reject(reason)
   }
 
-  /** Folds a dead thread's slot into the retired totals and returns what it held to the pool. */
+  /**
+   * Returns what a dead thread's slot held to the pool and frees the slot. Its statistics stay where
+   * they are (layout.ts): the parked calls it leaves are added to its TIMED_OUT, its permits to its
+   * RECLAIMED, so no reader ever sees a count fall or move.
+   */
   #reclaim(owner: number): void {
     const i32 = this.#i32
     const f64 = this.#f64
-    const big = this.#big
     const slots = i32[SLOT_COUNT]!
     for (let i = 0; i < slots; i++) {
       const s = slotIndex(i)
-      // The CAS makes the reclaim happen once even when several threads watch the same worker.
+      // The CAS makes the reclaim happen once, however many objects or threads hear of the exit.
       if (Atomics.compareExchange(i32, s + OWNER, owner, RECLAIMING) !== owner) continue
       const sf = s >> 1
-      Atomics.add(big, RETIRED_ACQUIRED, BigInt(f64[sf + ACQUIRED]!))
-      Atomics.add(big, RETIRED_REJECTED, BigInt(f64[sf + REJECTED]!))
-      Atomics.add(big, RETIRED_TIMED_OUT, BigInt(f64[sf + TIMED_OUT]!))
-      const peak = Atomics.load(i32, s + PEAK)
-      for (let seen = Atomics.load(i32, RETIRED_PEAK); seen < peak; ) {
-        const prev = Atomics.compareExchange(i32, RETIRED_PEAK, seen, peak)
-        if (prev === seen) break
-        seen = prev
+      const held = i32[s + HELD]!
+      const waiters = i32[s + WAITERS]!
+      if (waiters !== 0) {
+        f64[sf + TIMED_OUT]! += waiters
+        i32[s + WAITERS] = 0
+        Atomics.sub(i32, WAITING, waiters)
       }
-      const held = Atomics.load(i32, s + HELD)
-      const waiters = Atomics.load(i32, s + WAITERS)
-      f64[sf + ACQUIRED] = 0
-      f64[sf + REJECTED] = 0
-      f64[sf + TIMED_OUT] = 0
-      Atomics.store(i32, s + HELD, 0)
-      Atomics.store(i32, s + PEAK, 0)
-      Atomics.store(i32, s + WAITERS, 0)
-      if (waiters !== 0) Atomics.sub(i32, WAITING, waiters)
       if (held !== 0) {
-        Atomics.add(i32, RECLAIMED, held)
+        f64[sf + RECLAIMED]! += held
+        i32[s + HELD] = 0
         Atomics.add(i32, FREE, held)
         if (Atomics.load(i32, WAITING) !== 0) this.#wakeAll()
       }
+      // Publishes the slot, with everything written to it, to the next thread that claims it.
       Atomics.store(i32, s + OWNER, 0)
       return
     }
+  }
+
+  static #reclaimExited(sem: Semaphore, threadId: number): void {
+    sem.#reclaim(threadId + 1)
   }
 }

@@ -57,7 +57,7 @@ test('tryAcquire never waits, saturates at max and counts refusals', () => {
     max: 3,
     inUse: 3,
     waiting: 0,
-    acquired: 3,
+    acquired: 2,
     rejected: 2,
     timedOut: 0,
     peakInUse: 3,
@@ -200,6 +200,8 @@ test('acquire rejects with the signal reason on abort, before or while parked', 
   // the aborted waiter must not have taken the permit
   assert.equal(sem.tryAcquire(), true)
   sem.release()
+  const s = sem.stats()
+  assert.deepEqual([s.acquired, s.rejected, s.timedOut], [2, 0, 2], 'both aborted calls count in timedOut')
 })
 
 test('a cancelled head waiter lets smaller waiters behind it through', async () => {
@@ -229,6 +231,33 @@ test('maxWaiters bounds parked callers across the semaphore', async () => {
   const never = new Semaphore({ name: 'n', max: 1, maxWaiters: 0 })
   never.tryAcquire()
   await assert.rejects(never.acquire(), SemaphoreQueueFullError)
+})
+
+test('regression: acquire() refused for a full queue is counted nowhere (issue 15 #3)', async () => {
+  const sem = new Semaphore({ name: 'db', max: 2, maxWaiters: 1 })
+  assert.equal(sem.tryAcquire(2), true)
+  const controller = new AbortController() // so that a failing run does not leave it parked for good
+  const parked = sem.acquire({ signal: controller.signal })
+  try {
+    for (let i = 0; i < 1_000; i++) await assert.rejects(sem.acquire(), SemaphoreQueueFullError)
+    // More permits than max can never be granted: refused too, and counted alike.
+    await assert.rejects(sem.acquire({ permits: 3 }), InvalidOptionError)
+    // Invalid arguments are not attempts.
+    assert.throws(() => sem.acquire({ permits: 0 }), InvalidOptionError)
+    assert.throws(() => sem.tryAcquire(-1), InvalidOptionError)
+    let s = sem.stats()
+    assert.deepEqual([s.acquired, s.rejected, s.timedOut, s.waiting], [1, 1_001, 0, 1])
+    sem.release()
+    await parked
+    sem.release()
+    s = sem.stats()
+    // 1 tryAcquire + 1 parked acquire + 1 000 refused + 1 over max = 1 003 calls.
+    assert.equal(s.acquired + s.rejected + s.timedOut, 1_003)
+    assert.equal(s.waiting, 0)
+  } finally {
+    controller.abort()
+    await parked.catch(() => {})
+  }
 })
 
 test('call runs fn holding a permit, fails fast when full, releases when fn throws', async () => {

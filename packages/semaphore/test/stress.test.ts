@@ -4,8 +4,9 @@
  *     (each holder increments a separate shared "holders now" counter on entry, decrements on exit,
  *     and records the highest value it saw).
  *  2. Nothing is lost: at the end inUse === 0, waiting === 0, and the semaphore's counters equal what
- *     the workers observed: acquired + rejected + timedOut === attempts (acquired + rejected ===
- *     attempts in the run without deadlines, as the issue states it).
+ *     the workers observed, category by category: acquired + rejected + timedOut === attempts
+ *     (acquired + rejected === attempts in the run without deadlines), including acquire() calls
+ *     refused for a full queue, aborted ones and ones taking 2 permits (issue 15 #3).
  *  3. Statistics read concurrently from another thread never go backwards and never show inUse > max.
  */
 import assert from 'node:assert/strict'
@@ -15,8 +16,12 @@ import { Worker } from 'node:worker_threads'
 import { Semaphore } from '../src/index.js'
 import { RESULT_FIELDS, type StressConfig } from './fixtures/stress-config.js'
 
-async function runStress(config: Omit<StressConfig, 'handle' | 'shared'>, workers: number) {
-  const sem = new Semaphore({ name: 'stress', max: config.max, maxWaiters: 10_000 })
+async function runStress(
+  config: Omit<StressConfig, 'handle' | 'shared'>,
+  workers: number,
+  maxWaiters = 10_000,
+) {
+  const sem = new Semaphore({ name: 'stress', max: config.max, maxWaiters })
   const shared = new SharedArrayBuffer(8 + 8 * RESULT_FIELDS * workers)
   const threads = Array.from(
     { length: workers },
@@ -53,10 +58,22 @@ async function runStress(config: Omit<StressConfig, 'handle' | 'shared'>, worker
   return { sem, stats: sem.stats(), holdersNow: holders[0]!, maxHolders: holders[1]!, sum, samples }
 }
 
+/** Invariants 1 and 2 for a run with deadlines: bounded, drained, every call counted where its caller saw it. */
+function assertExact(run: Awaited<ReturnType<typeof runStress>>, max: number, attempts: number): void {
+  const { stats, maxHolders, sum } = run
+  assert.ok(maxHolders <= max, `permits held reached ${maxHolders} with max ${max}`)
+  assert.equal(stats.inUse, 0)
+  assert.equal(stats.waiting, 0)
+  assert.equal(stats.acquired, sum(0))
+  assert.equal(stats.rejected, sum(1))
+  assert.equal(stats.timedOut, sum(2))
+  assert.equal(stats.acquired + stats.rejected + stats.timedOut, attempts)
+}
+
 test('4 workers × 100k tryAcquire/acquire/call cycles never over-admit and lose nothing', async () => {
   const attemptsPerWorker = 100_000
   const { stats, holdersNow, maxHolders, sum, samples } = await runStress(
-    { max: 3, attempts: attemptsPerWorker, timeouts: false, concurrency: 3 },
+    { max: 3, attempts: attemptsPerWorker, timeouts: false, refusals: false, concurrency: 3 },
     4,
   )
   assert.ok(maxHolders <= 3, `holders reached ${maxHolders} with max 3`)
@@ -75,15 +92,20 @@ test('4 workers × 100k tryAcquire/acquire/call cycles never over-admit and lose
 
 test('with deadlines too: acquired + rejected + timedOut === attempts', async () => {
   const attemptsPerWorker = 30_000
-  const { stats, maxHolders, sum } = await runStress(
-    { max: 2, attempts: attemptsPerWorker, timeouts: true, concurrency: 4 },
+  const run = await runStress(
+    { max: 2, attempts: attemptsPerWorker, timeouts: true, refusals: false, concurrency: 4 },
     4,
   )
-  assert.ok(maxHolders <= 2, `holders reached ${maxHolders} with max 2`)
-  assert.equal(stats.inUse, 0)
-  assert.equal(stats.waiting, 0)
-  assert.equal(stats.acquired, sum(0))
-  assert.equal(stats.rejected, sum(1))
-  assert.equal(stats.timedOut, sum(2))
-  assert.equal(stats.acquired + stats.rejected + stats.timedOut, 4 * attemptsPerWorker)
+  assertExact(run, 2, 4 * attemptsPerWorker)
+})
+
+test('every refusal counted, across threads: a full queue, aborts and 2-permit calls too (issue 15 #3)', async () => {
+  const attemptsPerWorker = 30_000
+  const run = await runStress(
+    { max: 3, attempts: attemptsPerWorker, timeouts: true, refusals: true, concurrency: 6 },
+    4,
+    3,
+  )
+  assertExact(run, 3, 4 * attemptsPerWorker)
+  assert.ok(run.sum(4) > 0 && run.stats.timedOut > 0, 'the run must find the queue full and time out')
 })
