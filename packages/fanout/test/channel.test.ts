@@ -192,11 +192,19 @@ test('breaking out of for-await loses nothing; the next loop goes on from there'
 test('bad options and arguments name the option and the accepted range', async () => {
   invalid(() => new Channel(undefined as never), 'options')
   invalid(() => new Channel({ name: '', capacityBytes: 1024 }), 'name', /non-empty/)
-  invalid(() => new Channel({ name: 'x', capacityBytes: 1000 }), 'capacityBytes', /power of two from 64 to 1073741824/)
+  invalid(
+    () => new Channel({ name: 'x', capacityBytes: 1000 }),
+    'capacityBytes',
+    /power of two from 64 to 1073741824/,
+  )
   invalid(() => new Channel({ name: 'x', capacityBytes: 32 }), 'capacityBytes', /from 64 to 1073741824/)
   invalid(() => new Channel({ name: 'x', capacityBytes: 2 ** 31 }), 'capacityBytes')
   invalid(() => new Channel({ name: 'x', capacityBytes: 1.5 }), 'capacityBytes')
-  invalid(() => new Channel({ name: 'x', capacityBytes: 1024, maxThreads: 0 }), 'maxThreads', /from 1 to 4096/)
+  invalid(
+    () => new Channel({ name: 'x', capacityBytes: 1024, maxThreads: 0 }),
+    'maxThreads',
+    /from 1 to 4096/,
+  )
   invalid(() => new Channel({ name: 'x', capacityBytes: 1024, maxThreads: 5000 }), 'maxThreads')
   invalid(() => new Channel({ name: 'x', capacityBytes: 1024, registry: {} as never }), 'registry')
   invalid(() => new Channel({ name: 'x', capacityBytes: 1024, group: '' }), 'group')
@@ -252,12 +260,15 @@ test('one consumer thread: another is refused until it exits, then takes over wh
   })
   const [seen] = await once(worker, 'message')
   assert.deepEqual(seen, [0, 1, 2, 3])
-  assert.throws(() => ch.receive(), (err: unknown) => {
-    assert.ok(err instanceof ChannelConsumerTakenError)
-    assert.equal(err.code, 'ERR_BEAMLINE_CHANNEL_CONSUMER_TAKEN')
-    assert.match(err.message, new RegExp(`thread ${worker.threadId}`))
-    return true
-  })
+  assert.throws(
+    () => ch.receive(),
+    (err: unknown) => {
+      assert.ok(err instanceof ChannelConsumerTakenError)
+      assert.equal(err.code, 'ERR_BEAMLINE_CHANNEL_CONSUMER_TAKEN')
+      assert.match(err.message, new RegExp(`thread ${worker.threadId}`))
+      return true
+    },
+  )
   const exited = once(worker, 'exit')
   worker.postMessage('exit')
   await exited
