@@ -14,6 +14,7 @@ import {
   CONSUMER,
   CONSUMER_PARKED,
   DATA_SEQ,
+  DEAD_SLOTS,
   DEAD_TAIL,
   dataOffset,
   FRAMES_RECEIVED,
@@ -236,7 +237,10 @@ export class FrameRing {
         owner === 0 ||
         (owner < RECLAIMING &&
           ((Atomics.load(i32, HEAD) - Atomics.load(i32, s + DEAD_TAIL)) & POS_MASK) < HALF_RANGE)
-      if (free && Atomics.compareExchange(i32, s + OWNER, owner, OWNER_ID) === owner) slot = s
+      if (free && Atomics.compareExchange(i32, s + OWNER, owner, OWNER_ID) === owner) {
+        slot = s
+        if (owner !== 0) Atomics.sub(i32, DEAD_SLOTS, 1)
+      }
     }
     if (slot < 0) throw new ChannelThreadSlotsError(channel, slots)
     this.#slot = slot
@@ -353,7 +357,8 @@ export class FrameRing {
       const used = (Atomics.load(i32, TAIL) - position) & POS_MASK
       if (units < 1 || units > used) return position
       // Its one open record is skipped: the slot can serve another thread.
-      Atomics.compareExchange(i32, slot + OWNER, deadMark(tid), 0)
+      if (Atomics.compareExchange(i32, slot + OWNER, deadMark(tid), 0) === deadMark(tid))
+        Atomics.sub(i32, DEAD_SLOTS, 1)
       this.#f64[ABANDONED]!++
       position = (position + units) & POS_MASK
     }
@@ -363,13 +368,29 @@ export class FrameRing {
     return this.#base + ((position & this.#unitMask) << 1) + STATE
   }
 
-  /** Int32 index of the slot marking thread `tid` dead, or -1. */
+  /**
+   * Int32 index of the slot marking thread `tid` dead, or -1. Frees, on the way, dead slots whose
+   * thread left nothing ahead of HEAD (most threads exit between two sends), so that DEAD_SLOTS
+   * drops back to 0 and a live producer mid-write costs one load here.
+   */
   #deadSlot(tid: number): number {
     const i32 = this.#i32
+    if (Atomics.load(i32, DEAD_SLOTS) === 0) return -1
     const mark = deadMark(tid)
-    for (let i = 0; i < this.maxThreads; i++)
-      if (Atomics.load(i32, slotIndex(i) + OWNER) === mark) return slotIndex(i)
-    return -1
+    const head = i32[HEAD]!
+    let found = -1
+    for (let i = 0; i < this.maxThreads; i++) {
+      const s = slotIndex(i)
+      const owner = Atomics.load(i32, s + OWNER)
+      if (owner === mark) found = s
+      else if (
+        owner < RECLAIMING &&
+        ((head - Atomics.load(i32, s + DEAD_TAIL)) & POS_MASK) < HALF_RANGE &&
+        Atomics.compareExchange(i32, s + OWNER, owner, 0) === owner
+      )
+        Atomics.sub(i32, DEAD_SLOTS, 1)
+    }
+    return found
   }
 
   #copyOut(position: number, length: number): Uint8Array {
@@ -450,6 +471,7 @@ export class FrameRing {
       if (waiters !== 0) Atomics.sub(i32, WAITING_SENDERS, waiters)
       i32[s + WAITERS] = 0
       Atomics.store(i32, s + DEAD_TAIL, Atomics.load(i32, TAIL) & POS_MASK)
+      Atomics.add(i32, DEAD_SLOTS, 1)
       Atomics.store(i32, s + OWNER, deadMark(tid))
       Atomics.add(i32, RECLAIM_END, 1)
       this.#wake(DATA_SEQ)

@@ -7,8 +7,10 @@
  *    5  Uint8    MAGIC         0xb1, so that a frame some other sender wrote is refused, not misread
  *    8  Uint32   payloadBytes  the encoded message
  *   12  Uint32   textBytes     strings only: the bytes of the joined ids
- *   16  the payload
- *    P  (16 + payloadBytes, rounded up to 8) the ids:
+ *   16  Uint32   groupToken    } a RecipientGroup's identity (0, 0 for a plain array): a receiver that
+ *   20  Uint32   groupSerial   } has decoded these exact id bytes before reuses what it decoded
+ *   24  the payload
+ *    P  (24 + payloadBytes, rounded up to 8) the ids section:
  *       numbers: count Float64
  *       strings: count Uint32 lengths (UTF-16 code units), then every id joined, encoded
  *
@@ -24,67 +26,112 @@ const NUMBERS = 0
 const UTF8 = 1
 const UTF16 = 2
 const MAGIC = 0xb1
-const HEADER = 16
+const HEADER = 24
 
 const align8 = (n: number) => (n + 7) & ~7
 
-/** What one frame will hold, computed before anything is written so that every size is checked first. */
-export interface FramePlan {
+/** The ids section for one worker, planned before anything is written so that every size is checked first. */
+export interface IdsPlan {
   ids: readonly RecipientId[]
   kind: number
   text: string
   textBytes: number
+  /** Bytes of the ids section. */
   bytes: number
 }
 
-export function planFrame(ids: readonly RecipientId[], numeric: boolean, payloadBytes: number): FramePlan {
-  const idsAt = align8(HEADER + payloadBytes)
-  if (numeric) return { ids, kind: NUMBERS, text: '', textBytes: 0, bytes: idsAt + 8 * ids.length }
+export function planIds(ids: readonly RecipientId[], numeric: boolean): IdsPlan {
+  if (numeric) return { ids, kind: NUMBERS, text: '', textBytes: 0, bytes: 8 * ids.length }
   const text = ids.join('')
   const kind = text.isWellFormed() ? UTF8 : UTF16
   const textBytes = kind === UTF8 ? Buffer.byteLength(text, 'utf8') : 2 * text.length
-  return { ids, kind, text, textBytes, bytes: idsAt + 4 * ids.length + textBytes }
+  return { ids, kind, text, textBytes, bytes: 4 * ids.length + textBytes }
+}
+
+/** Bytes of a frame with `payloadBytes` of payload and an ids section of `idsBytes`. */
+export function frameBytes(payloadBytes: number, idsBytes: number): number {
+  return align8(HEADER + payloadBytes) + idsBytes
+}
+
+/** An ids section encoded once, for a RecipientGroup: its bytes and how to label them in a header. */
+export interface EncodedIds {
+  count: number
+  kind: number
+  textBytes: number
+  section: Uint8Array
+}
+
+/** Typed views over one buffer, where ids sections and frames are written. */
+class Memory {
+  readonly u8: Uint8Array
+  readonly u32: Uint32Array
+  readonly f64: Float64Array
+  readonly text: Buffer
+
+  constructor(readonly buffer: ArrayBuffer) {
+    this.u8 = new Uint8Array(buffer)
+    this.u32 = new Uint32Array(buffer)
+    this.f64 = new Float64Array(buffer)
+    this.text = Buffer.from(buffer)
+  }
+
+  /** Writes the ids section of `plan` at byte `at` (a multiple of 8). */
+  writeIds(plan: IdsPlan, at: number): void {
+    const { ids } = plan
+    if (plan.kind === NUMBERS) this.f64.set(ids as readonly number[], at >> 3)
+    else {
+      const u32 = this.u32
+      const lengths = at >> 2
+      for (let i = 0; i < ids.length; i++) u32[lengths + i] = (ids[i] as string).length
+      this.text.write(plan.text, at + 4 * ids.length, plan.textBytes, plan.kind === UTF8 ? 'utf8' : 'utf16le')
+    }
+  }
+}
+
+export function encodeIds(plan: IdsPlan): EncodedIds {
+  const memory = new Memory(new ArrayBuffer(align8(plan.bytes)))
+  memory.writeIds(plan, 0)
+  return {
+    count: plan.ids.length,
+    kind: plan.kind,
+    textBytes: plan.textBytes,
+    section: memory.u8.subarray(0, plan.bytes),
+  }
 }
 
 /** Reusable memory frames are built in before they are written to a channel. */
 export class FrameBuilder {
-  #buffer = new ArrayBuffer(0)
-  #u8 = new Uint8Array(0)
-  #u32 = new Uint32Array(0)
-  #f64 = new Float64Array(0)
-  #text = Buffer.alloc(0)
+  #memory = new Memory(new ArrayBuffer(0))
 
-  /** The frame for `plan` with `payload`: a view of this builder's memory, valid until the next build. */
-  build(plan: FramePlan, payload: Uint8Array): Uint8Array {
-    this.#ensure(plan.bytes)
-    const u32 = this.#u32
-    const { ids } = plan
-    const count = ids.length
-    u32[0] = count
-    this.#u8[4] = plan.kind
-    this.#u8[5] = MAGIC
-    u32[2] = payload.length
-    u32[3] = plan.textBytes
-    this.#u8.set(payload, HEADER)
+  /**
+   * The frame for `payload` and the ids (a plan, encoded here, or a group's encoded section): a view
+   * of this builder's memory, valid until the next build.
+   */
+  build(payload: Uint8Array, ids: IdsPlan | EncodedIds, token = 0, serial = 0): Uint8Array {
+    const encoded = 'section' in ids
     const idsAt = align8(HEADER + payload.length)
-    if (plan.kind === NUMBERS) this.#f64.set(ids as readonly number[], idsAt >> 3)
-    else {
-      const lengths = idsAt >> 2
-      for (let i = 0; i < count; i++) u32[lengths + i] = (ids[i] as string).length
-      this.#text.write(plan.text, idsAt + 4 * count, plan.textBytes, plan.kind === UTF8 ? 'utf8' : 'utf16le')
-    }
-    return this.#u8.subarray(0, plan.bytes)
+    const bytes = idsAt + (encoded ? ids.section.length : ids.bytes)
+    const memory = this.#ensure(bytes)
+    const { u8, u32 } = memory
+    u32[0] = encoded ? ids.count : ids.ids.length
+    u8[4] = ids.kind
+    u8[5] = MAGIC
+    u32[2] = payload.length
+    u32[3] = ids.textBytes
+    u32[4] = token
+    u32[5] = serial
+    u8.set(payload, HEADER)
+    if (encoded) u8.set(ids.section, idsAt)
+    else memory.writeIds(ids, idsAt)
+    return u8.subarray(0, bytes)
   }
 
-  #ensure(bytes: number): void {
-    if (bytes <= this.#buffer.byteLength) return
-    let size = Math.max(this.#buffer.byteLength, 4096)
+  #ensure(bytes: number): Memory {
+    if (bytes <= this.#memory.buffer.byteLength) return this.#memory
+    let size = Math.max(this.#memory.buffer.byteLength, 4096)
     while (size < bytes) size *= 2
-    this.#buffer = new ArrayBuffer(size)
-    this.#u8 = new Uint8Array(this.#buffer)
-    this.#u32 = new Uint32Array(this.#buffer)
-    this.#f64 = new Float64Array(this.#buffer)
-    this.#text = Buffer.from(this.#buffer)
+    this.#memory = new Memory(new ArrayBuffer(size))
+    return this.#memory
   }
 }
 
@@ -92,13 +139,21 @@ function refuse(why: string): never {
   throw new ManifoldFrameError(`not a Manifold frame (${why}); is this channel shared with other senders?`)
 }
 
-/** The recipients and the payload of a frame read from a channel. */
-export function readFrame(frame: Uint8Array): { ids: RecipientId[]; payload: Uint8Array } {
+/** A frame read back: its payload, its ids section, and the group it came from (token 0: none). */
+export interface ReadFrame {
+  payload: Uint8Array
+  section: Uint8Array
+  token: number
+  serial: number
+  decodeIds(): RecipientId[]
+}
+
+export function readFrame(frame: Uint8Array): ReadFrame {
   // Typed views need aligned offsets; frames from receive() start at offset 0 of their own buffer.
   const own = frame.byteOffset % 8 === 0 ? frame : frame.slice()
   const { buffer, byteOffset: base } = own
   if (own.length < HEADER || own[5] !== MAGIC) refuse('no header')
-  const head = new Uint32Array(buffer, base, 4)
+  const head = new Uint32Array(buffer, base, 6)
   const count = head[0]!
   const kind = own[4]!
   const payloadBytes = head[2]!
@@ -106,19 +161,26 @@ export function readFrame(frame: Uint8Array): { ids: RecipientId[]; payload: Uin
   const idsAt = align8(HEADER + payloadBytes)
   const expected = idsAt + (kind === NUMBERS ? 8 * count : 4 * count + textBytes)
   if (kind > UTF16 || expected !== own.length) refuse('sizes do not add up')
-  const payload = own.subarray(HEADER, HEADER + payloadBytes)
-  if (kind === NUMBERS) return { ids: Array.from(new Float64Array(buffer, base + idsAt, count)), payload }
-  const lengths = new Uint32Array(buffer, base + idsAt, count)
-  const text = Buffer.from(buffer, base + idsAt + 4 * count, textBytes).toString(
-    kind === UTF8 ? 'utf8' : 'utf16le',
-  )
-  const ids: string[] = new Array(count)
-  let at = 0
-  for (let i = 0; i < count; i++) {
-    const end = at + lengths[i]!
-    ids[i] = text.slice(at, end)
-    at = end
+  return {
+    payload: own.subarray(HEADER, HEADER + payloadBytes),
+    section: own.subarray(idsAt),
+    token: head[4]!,
+    serial: head[5]!,
+    decodeIds: () => decodeIds(buffer, base + idsAt, count, kind, textBytes),
   }
-  if (at !== text.length) refuse('id lengths do not add up')
-  return { ids, payload }
+}
+
+function decodeIds(buffer: ArrayBufferLike, at: number, count: number, kind: number, textBytes: number) {
+  if (kind === NUMBERS) return Array.from(new Float64Array(buffer, at, count))
+  const lengths = new Uint32Array(buffer, at, count)
+  const text = Buffer.from(buffer, at + 4 * count, textBytes).toString(kind === UTF8 ? 'utf8' : 'utf16le')
+  const ids: string[] = new Array(count)
+  let start = 0
+  for (let i = 0; i < count; i++) {
+    const end = start + lengths[i]!
+    ids[i] = text.slice(start, end)
+    start = end
+  }
+  if (start !== text.length) refuse('id lengths do not add up')
+  return ids
 }

@@ -28,5 +28,6 @@ export {
   type ManifoldOptions,
   type OwnerRing,
   type Owners,
+  RecipientGroup,
   type RecipientId,
 } from './manifold.js'

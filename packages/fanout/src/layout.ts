@@ -13,6 +13,9 @@
  *   12  RECLAIM_BEGIN    Int32  } a dead thread's slot is being folded into the RETIRED_* totals
  *   16  RECLAIM_END      Int32  } while BEGIN ≠ END    the exit listener                Atomics.add; stats()
  *                                                                                          retries its scan
+ *   20  DEAD_SLOTS       Int32  slots marked dead      exit listener (+1), consumer and claimers (−1 when
+ *                                                      they free one)                     Atomics.add/sub; the
+ *                                                      consumer looks for a dead stamp's slot only if ≠ 0
  *   64  TAIL             Int32  bit 31 CLOSED; bits 0–30 the position up to which space is reserved
  *                                                      producers (reserve), close()       CAS, Atomics.or
  *   68  WAITING_SENDERS  Int32  send() calls parked, all threads
@@ -146,6 +149,7 @@ export const MAX_THREADS = 1
 export const CONSUMER = 2
 export const RECLAIM_BEGIN = 3
 export const RECLAIM_END = 4
+export const DEAD_SLOTS = 5
 export const TAIL = 16
 export const WAITING_SENDERS = 17
 export const ROOM_SEQ = 18

@@ -20,7 +20,16 @@ import {
 import { Channel, type ChannelHandle, SENT, type SendOptions } from './channel.js'
 import { type Codec, type CodecName, codecOption } from './codec.js'
 import { FrameTooLargeError, ManifoldOwnerError } from './errors.js'
-import { FrameBuilder, type FramePlan, planFrame, type RecipientId, readFrame } from './frame.js'
+import {
+  type EncodedIds,
+  encodeIds,
+  FrameBuilder,
+  frameBytes,
+  type IdsPlan,
+  planIds,
+  type RecipientId,
+  readFrame,
+} from './frame.js'
 
 export type { RecipientId } from './frame.js'
 
@@ -28,6 +37,34 @@ const HANDLE_KIND = 'beamline.manifold'
 const HANDLE_VERSION = 1
 const RESOLVED = Promise.resolve()
 const noop = () => {}
+/** Decoded id lists a receiver keeps, per group seen last (a room is sent to again and again). */
+const RECEIVER_GROUPS = 64
+
+/**
+ * Recipients grouped by owner and encoded once, by `manifold.group(ids)`, for sending to the same
+ * list again and again (a room's members): send() then does no per-recipient work at all, and
+ * receivers that decoded the same ids before reuse them. Immutable: make a new group when the list
+ * changes. With a ring, a group is regrouped at the next send after the ring's version changed.
+ */
+export class RecipientGroup<Id extends RecipientId = RecipientId> {
+  constructor(
+    /** The recipients, as given (a copy). */
+    readonly ids: readonly Id[],
+  ) {}
+
+  get size(): number {
+    return this.ids.length
+  }
+}
+
+/** What a group holds for its Manifold, out of the users' reach. */
+interface GroupState {
+  owner: object
+  serial: number
+  version: number
+  sections: (EncodedIds | undefined)[]
+}
+const groupStates = new WeakMap<RecipientGroup, GroupState>()
 
 /** What a Manifold needs of a `HashRing` (@beamline/ring), typed structurally: `get()` and `version`. */
 export interface OwnerRing {
@@ -87,6 +124,10 @@ export class Manifold<M = unknown, Id extends RecipientId = RecipientId> {
   /** Recipients per channel, reused by every send. */
   readonly #groups: Id[][]
   readonly #builder = new FrameBuilder()
+  /** Tells this Manifold's groups apart from other senders' in the frames (never 0). */
+  readonly #token = (Math.random() * 0xffffffff) >>> 0 || 1
+  #serial = 0
+  readonly #seenGroups = new Map<string, { section: Uint8Array; ids: readonly RecipientId[] }>()
 
   constructor(options: ManifoldOptions<M, Id>) {
     if (typeof options !== 'object' || options === null)
@@ -143,40 +184,61 @@ export class Manifold<M = unknown, Id extends RecipientId = RecipientId> {
   }
 
   /**
-   * Sends `message` to every recipient: one frame per worker that owns some of them. Resolves when
-   * every frame is written, at once unless a channel is full (then it waits for room, as
-   * Channel.send, with the same options). Nothing is written when the ids, owners, codec or a frame's
-   * size are wrong; a rejection from a channel (closed, timeout, aborted) leaves the frames of the
-   * other workers delivered. Ids are all strings or all numbers; an id listed twice is delivered twice.
+   * Groups `recipientIds` by owner and encodes them once, for many sends to the same recipients
+   * (see RecipientGroup). Throws on bad ids or owners, as send() would reject.
    */
-  send(recipientIds: readonly Id[], message: M, options?: SendOptions): Promise<void> {
-    let plans: (FramePlan | undefined)[]
+  group(recipientIds: readonly Id[]): RecipientGroup<Id> {
+    const group = new RecipientGroup<Id>(Object.freeze([...this.#ids(recipientIds)]))
+    groupStates.set(group, { owner: this, serial: 0, version: -1, sections: [] })
+    this.#regroup(group, groupStates.get(group)!)
+    return group
+  }
+
+  /**
+   * Sends `message` to every recipient: one frame per worker that owns some of them. `recipients` is
+   * an array of ids (all strings or all numbers; an id listed twice is delivered twice) or a group
+   * from group(). Resolves when every frame is written, at once unless a channel is full (then it
+   * waits for room, as Channel.send, with the same options). Nothing is written when the ids, owners,
+   * codec or a frame's size are wrong; a rejection from a channel (closed, timeout, aborted) leaves
+   * the frames of the other workers delivered.
+   */
+  send(recipients: readonly Id[] | RecipientGroup<Id>, message: M, options?: SendOptions): Promise<void> {
+    const frames: (IdsPlan | EncodedIds | undefined)[] = []
     let payload: Uint8Array
+    let serial = 0
     try {
-      if (!Array.isArray(recipientIds))
-        throw new InvalidOptionError('recipientIds', `must be an array, got ${typeof recipientIds}`)
-      if (recipientIds.length === 0) return RESOLVED
+      let group: GroupState | undefined
+      if (recipients instanceof RecipientGroup) {
+        group = groupStates.get(recipients)
+        if (group?.owner !== this)
+          throw new InvalidOptionError('recipients', 'is a group made by another Manifold')
+        if (this.#ring !== undefined && this.#ring.version !== group.version) this.#regroup(recipients, group)
+        serial = group.serial
+      } else if (this.#ids(recipients).length === 0) return RESOLVED
       payload = this.#codec.encode(message)
       if (!(payload instanceof Uint8Array))
         throw new InvalidOptionError('codec', 'encode() must return a Uint8Array')
-      const numeric = this.#group(recipientIds)
-      plans = this.#groups.map((ids, index) => {
-        if (ids.length === 0) return undefined
-        const plan = planFrame(ids, numeric, payload.length)
-        const channel = this.#channels[index]!
-        if (plan.bytes > channel.maxFrameBytes)
-          throw new FrameTooLargeError(channel.name, plan.bytes, channel.maxFrameBytes)
-        return plan
+      if (group === undefined) {
+        const numeric = this.#group(recipients as readonly Id[])
+        for (const ids of this.#groups) frames.push(ids.length === 0 ? undefined : planIds(ids, numeric))
+      } else frames.push(...group.sections)
+      frames.forEach((ids, i) => {
+        if (ids === undefined) return
+        const channel = this.#channels[i]!
+        const bytes = frameBytes(payload.length, 'section' in ids ? ids.section.length : ids.bytes)
+        if (bytes > channel.maxFrameBytes)
+          throw new FrameTooLargeError(channel.name, bytes, channel.maxFrameBytes)
       })
     } catch (error) {
       return Promise.reject(error)
     }
     let pending: Promise<void>[] | undefined
-    for (let i = 0; i < plans.length; i++) {
-      const plan = plans[i]
-      if (plan === undefined) continue
+    for (let i = 0; i < frames.length; i++) {
+      const ids = frames[i]
+      if (ids === undefined) continue
       // Channel.send copies the frame if it has to wait, so the builder's memory can be reused.
-      const written = this.#channels[i]!.send(this.#builder.build(plan, payload), options)
+      const frame = this.#builder.build(payload, ids, serial === 0 ? 0 : this.#token, serial)
+      const written = this.#channels[i]!.send(frame, options)
       if (written !== SENT) (pending ??= []).push(written)
     }
     return pending === undefined ? RESOLVED : Promise.all(pending).then(noop)
@@ -184,19 +246,54 @@ export class Manifold<M = unknown, Id extends RecipientId = RecipientId> {
 
   /**
    * Consumes this worker's channel (`workerIndex`): calls `handler(recipientIds, message)` once per
-   * frame, in order, waiting when there is none. Resolves when the channel is closed and drained;
+   * frame, in order, waiting when there is none. `recipientIds` is read-only: for a group it is the
+   * same frozen array each time the same ids arrive. Resolves when the channel is closed and drained;
    * rejects with the handler's error (the frames after it stay in the channel). Keeps the thread alive.
    */
-  async receive(handler: (recipientIds: Id[], message: M) => void): Promise<void> {
+  async receive(handler: (recipientIds: readonly Id[], message: M) => void): Promise<void> {
     if (functionOption('handler', handler) === undefined)
       throw new InvalidOptionError('handler', 'must be a function, got undefined')
     if (this.#workerIndex === undefined)
       throw new InvalidOptionError('workerIndex', "receive() needs this thread's index in channels")
     const codec = this.#codec
+    const seen = this.#seenGroups
     for await (const frame of this.#channels[this.#workerIndex]!) {
-      const { ids, payload } = readFrame(frame)
-      handler(ids as Id[], codec.decode(payload))
+      const read = readFrame(frame)
+      let ids: readonly RecipientId[]
+      if (read.token === 0) ids = read.decodeIds()
+      else {
+        const key = `${read.token}:${read.serial}`
+        const known = seen.get(key)
+        // The same group, and byte for byte the same ids: what was decoded then is what is here now.
+        if (known !== undefined && Buffer.compare(known.section, read.section) === 0) ids = known.ids
+        else {
+          ids = Object.freeze(read.decodeIds())
+          seen.delete(key)
+          if (seen.size >= RECEIVER_GROUPS) seen.delete(seen.keys().next().value!)
+          seen.set(key, { section: read.section, ids })
+        }
+      }
+      handler(ids as readonly Id[], codec.decode(read.payload))
     }
+  }
+
+  #ids(recipients: readonly Id[]): readonly Id[] {
+    if (!Array.isArray(recipients))
+      throw new InvalidOptionError('recipientIds', `must be an array, got ${typeof recipients}`)
+    return recipients
+  }
+
+  /** Groups and encodes `group`'s ids for the current owners. */
+  #regroup(group: RecipientGroup<Id>, state: GroupState): void {
+    state.version = this.#ring?.version ?? 0
+    state.sections = []
+    if (group.ids.length > 0) {
+      const numeric = this.#group(group.ids)
+      state.sections = this.#groups.map((ids) =>
+        ids.length === 0 ? undefined : encodeIds(planIds(ids, numeric)),
+      )
+    }
+    state.serial = this.#serial = (this.#serial + 1) >>> 0 || 1
   }
 
   /** Fills #groups with the recipients of each channel; returns whether the ids are numbers. */

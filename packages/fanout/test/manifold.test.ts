@@ -46,12 +46,13 @@ test('4 workers, a HashRing, 30 000 recipients, two senders: each message exactl
   const otherSenderDone = once(workers[3]!, 'message')
   workers[3]!.postMessage('go')
   const ids = recipientIds(count)
+  const everyone = manifold.group(ids) // every third message goes to all: grouped once
   for (let seq = 0; seq < messages; seq++) {
     const framesBefore = channels.map((c) => c.stats().framesSent)
-    await manifold.send(
-      ids.filter((_, i) => isRecipient(i, 0, seq)),
-      { sender: 0, seq },
-    )
+    await manifold.send(seq % 3 === 0 ? everyone : ids.filter((_, i) => isRecipient(i, 0, seq)), {
+      sender: 0,
+      seq,
+    })
     const frames = channels.reduce((n, c, i) => n + c.stats().framesSent - framesBefore[i]!, 0)
     assert.ok(frames >= 4, 'one frame per owning worker') // the other sender may have written too
   }
@@ -97,7 +98,7 @@ test('numbers, a function as owners, the bytes codec; a thread may consume sever
   const got: [number, number[], number[]][] = []
   const receivers = channels.map((_, workerIndex) =>
     Manifold.attach<Uint8Array, number>(manifold.handle, { workerIndex }).receive((ids, message) =>
-      got.push([workerIndex, ids, [...message]]),
+      got.push([workerIndex, [...ids], [...message]]),
     ),
   )
   const payload = new Uint8Array([1, 2, 3])
@@ -226,4 +227,51 @@ test('a ring change is seen at the next send: the owner cache follows the ring v
   await manifold.send(ids, 2)
   const perWorker = channels.map((c) => c.drain().length)
   assert.deepEqual(perWorker, [2, 1])
+})
+
+test('a group is sent again and again without per-recipient work; receivers reuse what they decoded', async () => {
+  const channels = ['a', 'b'].map((name) => new Channel({ name, capacityBytes: 1 << 16 }))
+  const ring = new HashRing({ nodes: ['a'] })
+  const manifold = new Manifold<number, string>({ channels, owners: ring })
+  const members = Array.from({ length: 100 }, (_, i) => `member-${i}`)
+  const room = manifold.group(members)
+  members.push('late') // the group keeps the list it was made from
+  assert.equal(room.size, 100)
+  const got: [number, readonly string[], number][] = []
+  const receivers = [0, 1].map((workerIndex) =>
+    Manifold.attach<number, string>(manifold.handle, { workerIndex }).receive((ids, seq) =>
+      got.push([workerIndex, ids, seq]),
+    ),
+  )
+  try {
+    await manifold.send(room, 1)
+    await manifold.send(room, 2)
+    await manifold.send(room.ids.slice(0, 3), 3) // a plain array: decoded anew
+    ring.add('b') // regrouped at the next send
+    await manifold.send(room, 4)
+    await manifold.send(room, 5)
+    await assert.rejects(new Manifold({ channels, owners: ring }).send(room as never, 6), {
+      option: 'recipients',
+    })
+  } finally {
+    for (const c of channels) c.close()
+  }
+  await Promise.all(receivers)
+  const first = got.filter(([w]) => w === 0)
+  assert.deepEqual(
+    first.slice(0, 3).map(([, ids, seq]) => [ids.length, seq]),
+    [
+      [100, 1],
+      [100, 2],
+      [3, 3],
+    ],
+  )
+  assert.equal(first[1]![1], first[0]![1], 'the same ids were decoded once')
+  assert.ok(Object.isFrozen(first[0]![1]))
+  for (const seq of [4, 5]) {
+    const parts = got.filter(([, , s]) => s === seq)
+    assert.equal(parts.length, 2, 'after the ring change the group spans both workers')
+    assert.deepEqual(parts.flatMap(([, ids]) => ids).sort(), [...room.ids].sort())
+    for (const [w, ids] of parts) for (const id of ids) assert.equal(ring.get(id), ['a', 'b'][w])
+  }
 })
