@@ -308,7 +308,11 @@ export class Channel implements AsyncIterable<Uint8Array> {
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     this.#ring.claimConsumer(this.name)
     return {
-      next: () => this.#nextFrame(),
+      next: () => {
+        // A frame ready now needs no async function: one promise, not three.
+        const frame = this.#ring.next()
+        return frame === undefined ? this.#nextFrame() : Promise.resolve({ done: false, value: frame })
+      },
       return: () => {
         this.#stopWaiting()
         return Promise.resolve({ done: true, value: undefined })
