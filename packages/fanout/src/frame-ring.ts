@@ -149,8 +149,9 @@ export class FrameRing {
       if (seen === t) break
       t = seen
     }
-    // The stamp: the very next statements after the CAS, plain (./layout.ts, "the one gap").
-    const at = this.#stateIndex(t)
+    // The stamp: the very next statements after the CAS, plain, and no call in between — not even
+    // #stateIndex(): a function entry is where V8 acts on a termination (./layout.ts, "the one gap").
+    const at = this.#base + ((t & this.#unitMask) << 1)
     i32[at + UNITS] = units
     i32[at] = BUSY
     return t

@@ -103,7 +103,9 @@
  *  Node 24, the entry of an Atomics builtin — never between a builtin's return and the plain stores
  *  after it. process.exit() and exceptions come from code that does not run there. If a thread still
  *  died in that gap the consumer would wait at that record forever: a stall, never a skip, never a
- *  misread.
+ *  misread. test/termination.test.ts terminates a thread at random points of tight send/receive
+ *  loops and looks for such a record: it found them when the stamp went through a helper method (a
+ *  function entry), and finds none with the stamp inline.
  *
  * Why each access is Atomics or plain
  *  - TAIL has many writers: CAS to reserve, Atomics.or to close (so that no reservation succeeds after
