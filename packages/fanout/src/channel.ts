@@ -16,7 +16,7 @@ import {
   type SharedHandle,
 } from '@beamline/core'
 import { ChannelAbortedError, ChannelClosedError, ChannelTimeoutError, FrameTooLargeError } from './errors.js'
-import { CLOSED, createRingBuffer, FrameRing, FULL, ringGeometry } from './frame-ring.js'
+import { CLOSED, createRingBuffer, FrameRing, FULL, type RingTotals, ringGeometry } from './frame-ring.js'
 import {
   HANDLE_KIND,
   HEADER_BYTES,
@@ -77,29 +77,9 @@ export interface SendOptions {
 }
 
 /** One snapshot, summed over every thread. Counters never decrease, and survive the threads that made them. */
-export interface ChannelStats {
+export interface ChannelStats extends RingTotals {
   name: string
   capacityBytes: number
-  /** Bytes reserved and not yet consumed: frames, their 8-byte headers, padding to 8. Fill level = usedBytes / capacityBytes. */
-  usedBytes: number
-  /** Frames sent and not yet received. */
-  queuedFrames: number
-  framesSent: number
-  bytesSent: number
-  framesReceived: number
-  bytesReceived: number
-  /** trySend() calls refused because the channel was full (and the bytes they carried). */
-  framesRefused: number
-  bytesRefused: number
-  /** send() calls that found no room before their deadline. */
-  timedOut: number
-  /** Frames that producers died while writing, skipped by the consumer (never half-read). */
-  abandoned: number
-  /** send() calls parked for room now, all threads. */
-  waitingSenders: number
-  /** Whether the consumer is parked waiting for a frame. */
-  consumerWaiting: boolean
-  closed: boolean
 }
 
 /** What `watch()` needs of a `Worker`: its id and its exit event. */
@@ -347,24 +327,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   stats(): ChannelStats {
-    const t = this.#ring.totals()
-    return {
-      name: this.name,
-      capacityBytes: this.capacityBytes,
-      usedBytes: t.usedBytes,
-      queuedFrames: Math.max(0, t.framesSent - t.framesReceived),
-      framesSent: t.framesSent,
-      bytesSent: t.bytesSent,
-      framesReceived: t.framesReceived,
-      bytesReceived: t.bytesReceived,
-      framesRefused: t.framesRefused,
-      bytesRefused: t.bytesRefused,
-      timedOut: t.timedOut,
-      abandoned: t.abandoned,
-      waitingSenders: t.waitingSenders,
-      consumerWaiting: t.consumerWaiting,
-      closed: t.closed,
-    }
+    return { name: this.name, capacityBytes: this.capacityBytes, ...this.#ring.totals() }
   }
 
   async #nextFrame(): Promise<IteratorResult<Uint8Array>> {

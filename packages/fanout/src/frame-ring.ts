@@ -59,18 +59,26 @@ const BUSY = -(threadId + 1)
 const deadMark = (tid: number) => -(tid + 2)
 const HALF_RANGE = 2 ** 30
 
-/** Counters summed over every thread, as read by `FrameRing.totals()`. */
+/** What the shared memory says, summed over every thread (Channel.stats() adds name and capacity). */
 export interface RingTotals {
+  /** Bytes reserved and not yet consumed: frames, their 8-byte headers, padding to 8. Fill level = usedBytes / capacityBytes. */
   usedBytes: number
+  /** Frames sent and not yet received. */
+  queuedFrames: number
   framesSent: number
   bytesSent: number
   framesReceived: number
   bytesReceived: number
+  /** trySend() calls refused because the channel was full (and the bytes they carried). */
   framesRefused: number
   bytesRefused: number
+  /** send() calls that found no room before their deadline. */
   timedOut: number
+  /** Frames that producers died while writing, skipped by the consumer (never half-read). */
   abandoned: number
+  /** send() calls parked for room now, all threads. */
   waitingSenders: number
+  /** Whether the consumer is parked waiting for a frame. */
   consumerWaiting: boolean
   closed: boolean
 }
@@ -513,11 +521,14 @@ export class FrameRing {
       timedOut += f64[f + TIMED_OUT]!
     }
     const tail = Atomics.load(i32, TAIL)
+    const framesReceived = f64[FRAMES_RECEIVED]!
     return {
       usedBytes: ((tail - Atomics.load(i32, HEAD)) & POS_MASK) * UNIT_BYTES,
+      // A producer counts its frame just after committing it: the consumer may count it first.
+      queuedFrames: Math.max(0, framesSent - framesReceived),
       framesSent,
       bytesSent,
-      framesReceived: f64[FRAMES_RECEIVED]!,
+      framesReceived,
       bytesReceived: f64[BYTES_RECEIVED]!,
       framesRefused,
       bytesRefused,
@@ -531,7 +542,6 @@ export class FrameRing {
 
   /** Frames sent and not yet received, for the registry's sampler (cheap enough for every 100 ms). */
   queuedFrames(): number {
-    const t = this.#scan()
-    return Math.max(0, t.framesSent - t.framesReceived)
+    return this.#scan().queuedFrames
   }
 }
