@@ -198,7 +198,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
       throw new FrameTooLargeError(this.name, bytes.length, this.maxFrameBytes)
     const result = this.#head === undefined ? this.#ring.write(bytes, this.name) : FULL
     if (result === 0) return true
-    if (result === CLOSED) throw new ChannelClosedError(this.name)
+    if (result === CLOSED || this.#ring.closed) throw new ChannelClosedError(this.name)
     this.#ring.countRefused(bytes.length, this.name)
     return false
   }
@@ -235,7 +235,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     }
     const { promise, resolve, reject } = Promise.withResolvers<void>()
     const waiter: Waiter = {
-      bytes: bytes.slice(),
+      bytes: new Uint8Array(bytes), // a copy: Buffer's slice() would be a view
       resolve,
       reject,
       timer: undefined,

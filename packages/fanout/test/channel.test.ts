@@ -133,6 +133,17 @@ test('send waits for room, in order, and trySend does not jump the queue meanwhi
   assert.equal(s.framesSent, s.framesReceived)
 })
 
+test('a waiting send keeps its own copy: the caller may reuse its Buffer at once', async () => {
+  const ch = new Channel({ name: 'copy', capacityBytes: 128 })
+  while (ch.trySend(new Uint8Array(8))) {}
+  const scratch = Buffer.alloc(8, 1)
+  const sent = ch.send(scratch)
+  scratch.fill(2)
+  ch.drain()
+  await sent
+  assert.deepEqual([...ch.receive()!], new Array(8).fill(1))
+})
+
 test('send deadlines and aborts are coded, counted, and send nothing', async () => {
   const ch = new Channel({ name: 'late', capacityBytes: 128 })
   while (ch.trySend(new Uint8Array(8))) {}
@@ -159,6 +170,8 @@ test('close: producers are refused, parked sends rejected, frames sent before st
   while (ch.trySend(makeFrame(0, sent, 8))) sent++
   const parked = ch.send(makeFrame(0, 99, 8))
   ch.close()
+  // Before the parked send has even been woken: closed, not full.
+  assert.throws(() => ch.trySend(new Uint8Array(1)), ChannelClosedError)
   await assert.rejects(parked, ChannelClosedError)
   assert.throws(() => ch.trySend(new Uint8Array(1)), { code: 'ERR_BEAMLINE_CHANNEL_CLOSED' })
   await assert.rejects(ch.send(new Uint8Array(1)), ChannelClosedError)
