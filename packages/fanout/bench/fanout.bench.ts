@@ -74,6 +74,11 @@ function groupByRing(): string[][] {
   return groups
 }
 
+/** (b): one postMessage per worker, its recipient list structured-cloned. */
+function postLists(groups: string[][]): void {
+  for (let w = 0; w < groups.length; w++) workers[w]!.postMessage({ ids: groups[w], message })
+}
+
 const room = manifold.group(ids)
 const groupedOnce = groupByRing()
 const MANIFOLD_GROUP = 'Manifold.send(group)'
@@ -85,15 +90,15 @@ const fanout = {
   [MANIFOLD_ARRAY]: () => void manifold.send(ids, message),
   'Manifold.send(ids), no owner cache': () => void uncached.send(ids, message),
   [PORT_WORKER]: () => {
-    groupByRing().forEach((group, w) => workers[w]!.postMessage({ ids: group, message }))
+    postLists(groupByRing())
   },
   '(b) postMessage per worker, owners precomputed': () => {
     const groups: string[][] = nodes.map(() => [])
     for (const id of ids) groups[ownerOf.get(id)!]!.push(id)
-    groups.forEach((group, w) => workers[w]!.postMessage({ ids: group, message }))
+    postLists(groups)
   },
   '(b) postMessage per worker, lists grouped once': () => {
-    groupedOnce.forEach((group, w) => workers[w]!.postMessage({ ids: group, message }))
+    postLists(groupedOnce)
   },
   [PORT_RECIPIENT]: () => {
     for (const id of ids) workers[workerOf.get(ring.get(id))!]!.postMessage({ id, message })
