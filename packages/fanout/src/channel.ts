@@ -1,0 +1,415 @@
+/*
+ * A bounded multi-producer single-consumer channel of byte frames in one SharedArrayBuffer. The
+ * shared-memory protocol is in ./frame-ring.ts (layout, writers and invariants: ./layout.ts); this
+ * file is the API: options, handles, fail-fast and waiting sends (FIFO per Channel object), the
+ * consumer's receive/drain/async iteration, close, statistics and the registry observation.
+ */
+import {
+  checkHandle,
+  checkSharedBuffer,
+  InvalidHandleError,
+  InvalidOptionError,
+  integerOption,
+  nameOption,
+  numberOption,
+  onWorkerExit,
+  type SharedHandle,
+} from '@beamline/core'
+import { ChannelAbortedError, ChannelClosedError, ChannelTimeoutError, FrameTooLargeError } from './errors.js'
+import { CLOSED, createRingBuffer, FrameRing, FULL, type RingTotals, ringGeometry } from './frame-ring.js'
+import {
+  HANDLE_KIND,
+  HEADER_BYTES,
+  LAYOUT_VERSION,
+  MAX_CAPACITY_BYTES,
+  MIN_CAPACITY_BYTES,
+} from './layout.js'
+
+/** Longest `timeoutMs` of send(): what setTimeout can wait. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
+/**
+ * What a Channel needs of a registry (`MailboxRegistry` from @beamline/mailbox): `observe()`. Typed
+ * structurally so that this package does not depend on the mailbox package.
+ */
+export interface QueueRegistry {
+  observe(name: string, sample: () => number, options?: { group?: string }): { close(): void }
+}
+
+export interface ChannelOptions {
+  /** Shown in stats(), errors and the registry. Non-empty, at most 200 UTF-8 bytes. */
+  name: string
+  /**
+   * Bytes of the ring: what frames waiting for the consumer may take, each with an 8-byte header and
+   * padded to a multiple of 8. A power of two from 64 to 2^30 (1 GiB). The shared buffer is exactly
+   * this plus a fixed header (256 bytes + 64 per producer thread). The largest frame is this minus 8.
+   */
+  capacityBytes: number
+  /**
+   * Threads that may send at once; each takes a 64-byte slot for its statistics and for the record of
+   * a send in progress, freed when a watched thread exits. Integer from 1 to 4096. Default 64.
+   */
+  maxThreads?: number
+  /**
+   * A `MailboxRegistry`: the channel appears in it as an observed queue (length: frames sent and not
+   * yet received), sampled in this thread until close().
+   */
+  registry?: QueueRegistry
+  /** The registry group. Non-empty, at most 200 UTF-8 bytes. Default: the name. */
+  group?: string
+}
+
+/** Plain data plus the buffer: survives `structuredClone`, so send it through `workerData` or `postMessage`. */
+export interface ChannelHandle extends SharedHandle<typeof HANDLE_KIND> {
+  readonly name: string
+  readonly buffer: SharedArrayBuffer
+}
+
+export interface SendOptions {
+  /** Abort the wait: the promise rejects with `ERR_BEAMLINE_CHANNEL_ABORTED` (its `cause` is the signal's reason). */
+  signal?: AbortSignal
+  /**
+   * Milliseconds to wait for room before failing with `ERR_BEAMLINE_CHANNEL_TIMEOUT`; 0 fails at once
+   * when full. From 0 to 2 147 483 647 (setTimeout's limit). Default: wait until there is room, the
+   * channel closes, or the signal aborts.
+   */
+  timeoutMs?: number
+}
+
+/** One snapshot, summed over every thread. Counters never decrease, and survive the threads that made them. */
+export interface ChannelStats extends RingTotals {
+  name: string
+  capacityBytes: number
+}
+
+/** What `watch()` needs of a `Worker`: its id and its exit event. */
+export interface WatchableWorker {
+  readonly threadId: number
+  once(event: 'exit', listener: (exitCode: number) => void): unknown
+}
+
+interface Waiter {
+  bytes: Uint8Array
+  resolve: () => void
+  reject: (reason: unknown) => void
+  timer: NodeJS.Timeout | undefined
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+  prev: Waiter | undefined
+  next: Waiter | undefined
+}
+
+/** Module-private: what `Channel.attach()` hands the constructor. */
+class Attach {
+  constructor(readonly handle: ChannelHandle) {}
+}
+
+/** What send() returns when the frame was written at once (Manifold tells those apart by identity). */
+export const SENT = Promise.resolve()
+const noop = () => {}
+
+function capacityOption(value: unknown): number {
+  const capacity = integerOption('capacityBytes', value, MIN_CAPACITY_BYTES, MAX_CAPACITY_BYTES)
+  if ((capacity & (capacity - 1)) !== 0)
+    throw new InvalidOptionError(
+      'capacityBytes',
+      `must be a power of two from ${MIN_CAPACITY_BYTES} to ${MAX_CAPACITY_BYTES}, got ${capacity}`,
+    )
+  return capacity
+}
+
+function bytesArgument(bytes: unknown): Uint8Array {
+  if (!(bytes instanceof Uint8Array))
+    throw new InvalidOptionError('bytes', `must be a Uint8Array (or Buffer), got ${typeof bytes}`)
+  return bytes
+}
+
+/**
+ * A bounded channel of byte frames that any number of threads write and one thread reads: `new
+ * Channel(...)` in one thread, `Channel.attach(handle)` in the others. Sending is lock-free (one CAS);
+ * receiving is wait-free; nothing is structured-cloned.
+ */
+export class Channel implements AsyncIterable<Uint8Array> {
+  readonly name: string
+  readonly handle: ChannelHandle
+  readonly capacityBytes: number
+  /** The largest frame this channel takes: capacityBytes − 8. */
+  readonly maxFrameBytes: number
+  readonly #ring: FrameRing
+  readonly #observation: { close(): void } | undefined
+  #head: Waiter | undefined
+  #tail: Waiter | undefined
+  /** True while an Atomics.waitAsync for room is pending for this object. */
+  #armed = false
+  /** Ref'd while senders or the consumer wait here: a pending waitAsync alone does not keep Node alive. */
+  #keepAlive: NodeJS.Timeout | undefined
+  #consumerWaiting = false
+
+  constructor(options: ChannelOptions | Attach) {
+    let handle: ChannelHandle
+    let observe: (() => { close(): void }) | undefined
+    if (options instanceof Attach) handle = options.handle
+    else {
+      if (typeof options !== 'object' || options === null)
+        throw new InvalidOptionError('options', 'must be an object with name and capacityBytes')
+      const name = nameOption('name', options.name)
+      const capacityBytes = capacityOption(options.capacityBytes)
+      const maxThreads = integerOption('maxThreads', options.maxThreads, 1, 4096, 64)
+      const { registry } = options
+      if (registry !== undefined && typeof registry?.observe !== 'function')
+        throw new InvalidOptionError('registry', 'must be a MailboxRegistry (an object with observe())')
+      const group = options.group === undefined ? name : nameOption('group', options.group)
+      handle = {
+        kind: HANDLE_KIND,
+        version: LAYOUT_VERSION,
+        name,
+        buffer: createRingBuffer(capacityBytes, maxThreads),
+      }
+      if (registry) observe = () => registry.observe(name, () => this.#ring.queuedFrames(), { group })
+    }
+    this.name = handle.name
+    this.handle = handle
+    this.#ring = new FrameRing(handle.buffer)
+    this.capacityBytes = this.#ring.capacityBytes
+    this.maxFrameBytes = this.capacityBytes - 8
+    this.#observation = observe?.()
+    // Workers this thread creates from now on: their slots and consumer role are reclaimed when they exit.
+    onWorkerExit(this, (channel, tid) => channel.#ring.reclaim(tid))
+  }
+
+  /** The same channel, seen from this thread. Throws `ERR_BEAMLINE_INVALID_HANDLE` for anything else. */
+  static attach(handle: ChannelHandle): Channel {
+    const h = checkHandle<ChannelHandle>(handle, HANDLE_KIND, LAYOUT_VERSION)
+    const buffer = checkSharedBuffer(HANDLE_KIND, 'buffer', h.buffer, HEADER_BYTES)
+    if (ringGeometry(buffer) === undefined || typeof h.name !== 'string')
+      throw new InvalidHandleError(`${HANDLE_KIND} handle: buffer does not hold a channel`)
+    return new Channel(new Attach(h))
+  }
+
+  /**
+   * Writes the frame if there is room now; never waits. False when full — counted in `framesRefused`
+   * — and also while send() calls of this object wait, so that its frames stay in order. Throws
+   * `ERR_BEAMLINE_FRAME_TOO_LARGE` for a frame that can never fit, `ERR_BEAMLINE_CHANNEL_CLOSED` after
+   * close().
+   */
+  trySend(bytes: Uint8Array): boolean {
+    bytesArgument(bytes)
+    if (bytes.length > this.maxFrameBytes)
+      throw new FrameTooLargeError(this.name, bytes.length, this.maxFrameBytes)
+    const result = this.#head === undefined ? this.#ring.write(bytes, this.name) : FULL
+    if (result === 0) return true
+    if (result === CLOSED || this.#ring.closed) throw new ChannelClosedError(this.name)
+    this.#ring.countRefused(bytes.length, this.name)
+    return false
+  }
+
+  /**
+   * Writes the frame, waiting (Atomics.waitAsync, no polling) for room if needed; frames of this
+   * object are written in the order of the calls. When it must wait it keeps a copy of `bytes`, so the
+   * caller may reuse them at once. Rejects with `ERR_BEAMLINE_FRAME_TOO_LARGE`,
+   * `ERR_BEAMLINE_CHANNEL_CLOSED` (also for calls waiting when the channel closes),
+   * `ERR_BEAMLINE_CHANNEL_TIMEOUT` or `ERR_BEAMLINE_CHANNEL_ABORTED`; a rejected frame was not sent.
+   * A waiting send keeps its thread alive.
+   */
+  send(bytes: Uint8Array, options: SendOptions | null = {}): Promise<void> {
+    let timeoutMs: number | undefined
+    try {
+      bytesArgument(bytes)
+      const t = options?.timeoutMs
+      timeoutMs = t === undefined ? undefined : numberOption('timeoutMs', t, { min: 0, max: MAX_TIMEOUT_MS })
+      if (bytes.length > this.maxFrameBytes)
+        throw new FrameTooLargeError(this.name, bytes.length, this.maxFrameBytes)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const signal = options?.signal
+    if (signal?.aborted) return Promise.reject(new ChannelAbortedError(this.name, signal.reason))
+    if (this.#head === undefined) {
+      const result = this.#ring.write(bytes, this.name)
+      if (result === 0) return SENT
+      if (result === CLOSED) return Promise.reject(new ChannelClosedError(this.name))
+    }
+    if (timeoutMs === 0) {
+      this.#ring.countTimedOut(this.name)
+      return Promise.reject(new ChannelTimeoutError(this.name, 0))
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<void>()
+    const waiter: Waiter = {
+      bytes: new Uint8Array(bytes), // a copy: Buffer's slice() would be a view
+      resolve,
+      reject,
+      timer: undefined,
+      signal,
+      onAbort: undefined,
+      prev: this.#tail,
+      next: undefined,
+    }
+    if (this.#tail) this.#tail.next = waiter
+    else this.#head = waiter
+    this.#tail = waiter
+    this.#ring.addWaiter(1, this.name)
+    if (timeoutMs !== undefined) {
+      waiter.timer = setTimeout(() => {
+        this.#ring.countTimedOut(this.name)
+        this.#cancel(waiter, new ChannelTimeoutError(this.name, timeoutMs))
+      }, timeoutMs)
+    }
+    if (signal) {
+      waiter.onAbort = () => this.#cancel(waiter, new ChannelAbortedError(this.name, signal.reason))
+      signal.addEventListener('abort', waiter.onAbort, { once: true })
+    }
+    this.#holdAlive()
+    this.#pump()
+    return promise
+  }
+
+  /**
+   * The next frame (a copy the caller owns), or undefined if none is ready now; never waits. Makes
+   * this thread the channel's consumer (`ERR_BEAMLINE_CHANNEL_CONSUMER_TAKEN` if another live thread
+   * is).
+   */
+  receive(): Uint8Array | undefined {
+    this.#ring.claimConsumer(this.name)
+    return this.#ring.next()
+  }
+
+  /** Up to `max` frames ready now (default: all), in order; never waits. Consumer only, as receive(). */
+  drain(max = Number.MAX_SAFE_INTEGER): Uint8Array[] {
+    integerOption('max', max, 1, Number.MAX_SAFE_INTEGER)
+    this.#ring.claimConsumer(this.name)
+    return this.#ring.drain(max)
+  }
+
+  /**
+   * Every frame, waiting (Atomics.waitAsync) when none is ready; ends once the channel is closed and
+   * every frame sent before the close has been yielded. Breaking out of the loop loses nothing: a
+   * frame is taken from the channel only when it is yielded. Consumer only, as receive().
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    this.#ring.claimConsumer(this.name)
+    return {
+      next: () => {
+        // A frame ready now needs no async function: one promise, not three.
+        const frame = this.#ring.next()
+        return frame === undefined ? this.#nextFrame() : Promise.resolve({ done: false, value: frame })
+      },
+      return: () => {
+        this.#stopWaiting()
+        return Promise.resolve({ done: true, value: undefined })
+      },
+    }
+  }
+
+  /**
+   * Stops accepting frames, in every thread: trySend throws and send rejects with
+   * `ERR_BEAMLINE_CHANNEL_CLOSED`, and so do send() calls parked for room. Frames sent before stay
+   * readable; the consumer's iteration ends after the last of them. Ends the registry observation.
+   */
+  close(): void {
+    this.#ring.close()
+    this.#observation?.close()
+  }
+
+  get closed(): boolean {
+    return this.#ring.closed
+  }
+
+  /**
+   * When `worker` exits, for whatever reason, frees its producer slot (keeping its statistics),
+   * forgets its parked sends, lets the consumer skip a frame it died writing, and, if it was the
+   * consumer, lets another thread take over. Workers created by a thread that holds this channel are
+   * watched already; watch() the others.
+   */
+  watch(worker: WatchableWorker): void {
+    const tid = worker.threadId
+    if (tid < 0) return // exited already: its id, and so its slot, are gone
+    worker.once('exit', () => this.#ring.reclaim(tid))
+  }
+
+  stats(): ChannelStats {
+    return { name: this.name, capacityBytes: this.capacityBytes, ...this.#ring.totals() }
+  }
+
+  async #nextFrame(): Promise<IteratorResult<Uint8Array>> {
+    const ring = this.#ring
+    for (;;) {
+      const frame = ring.next()
+      if (frame !== undefined) return { done: false, value: frame }
+      if (ring.ended()) return { done: true, value: undefined }
+      const wait = ring.waitForData()
+      if (wait === undefined) continue
+      this.#consumerWaiting = true
+      this.#holdAlive()
+      try {
+        await wait
+      } finally {
+        this.#consumerWaiting = false
+        this.#releaseAlive()
+      }
+    }
+  }
+
+  #stopWaiting(): void {
+    if (this.#consumerWaiting) this.#ring.unpark()
+  }
+
+  /** Writes parked frames in order while there is room; otherwise makes sure a wake-up is armed. */
+  #pump(): void {
+    const ring = this.#ring
+    for (;;) {
+      // Read ROOM_SEQ before trying, so that room freed between the try and the wait changes it and
+      // waitAsync returns at once instead of sleeping through it.
+      const seq = ring.roomSeq()
+      let head = this.#head
+      while (head !== undefined) {
+        const result = ring.write(head.bytes, this.name)
+        if (result === FULL) break
+        this.#settle(head, result === CLOSED ? new ChannelClosedError(this.name) : undefined)
+        head = this.#head
+      }
+      if (head === undefined || this.#armed) return
+      const wait = ring.waitForRoom(seq)
+      if (wait !== undefined) {
+        this.#armed = true
+        wait.then(this.#onRoom, noop)
+        return
+      }
+    }
+  }
+
+  readonly #onRoom = (): void => {
+    this.#armed = false
+    this.#pump()
+  }
+
+  #cancel(waiter: Waiter, reason: unknown): void {
+    this.#settle(waiter, reason)
+    // The cancelled frame may have been the head one that did not fit; those behind it may.
+    this.#pump()
+  }
+
+  /** Unparks `waiter`: resolves it (reason undefined) or rejects it with `reason`. */
+  #settle(waiter: Waiter, reason: unknown): void {
+    if (waiter.prev) waiter.prev.next = waiter.next
+    else this.#head = waiter.next
+    if (waiter.next) waiter.next.prev = waiter.prev
+    else this.#tail = waiter.prev
+    this.#ring.addWaiter(-1, this.name)
+    if (waiter.timer) clearTimeout(waiter.timer)
+    if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort)
+    this.#releaseAlive()
+    if (reason === undefined) waiter.resolve()
+    else waiter.reject(reason)
+  }
+
+  #holdAlive(): void {
+    this.#keepAlive ??= setInterval(noop, 2 ** 30)
+  }
+
+  #releaseAlive(): void {
+    if (this.#head === undefined && !this.#consumerWaiting && this.#keepAlive) {
+      clearInterval(this.#keepAlive)
+      this.#keepAlive = undefined
+    }
+  }
+}
