@@ -5,7 +5,7 @@
 //   node scripts/run-tests.mjs ring mailbox   only the packages (or top-level folders) named
 // Test files are the compiled `dist/test/**/*.test.js` of each workspace; `npm test` builds first.
 import { spawnSync } from 'node:child_process'
-import { globSync } from 'node:fs'
+import { existsSync, globSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -23,7 +23,12 @@ const patterns = unitOnly
       'test/dist/**/*.test.js',
     ]
 
-let files = patterns.flatMap((p) => globSync(p, { cwd: root })).sort()
+// tsc -b never deletes the output of a removed source: run only tests whose .ts still exists.
+const sourceOf = (file) => file.replace(/(^|\/)dist\//, '$1').replace(/\.js$/, '.ts')
+let files = patterns
+  .flatMap((p) => globSync(p, { cwd: root }))
+  .filter((f) => existsSync(join(root, sourceOf(f))))
+  .sort()
 if (names.length > 0) {
   files = files.filter((f) => names.some((n) => f.startsWith(`packages/${n}/`) || f.startsWith(`${n}/`)))
 }
