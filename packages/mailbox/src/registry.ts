@@ -75,7 +75,8 @@ export interface MailboxRegistryOptions {
   capacity?: number
   /**
    * Distinct groups. Groups are never freed; once all are taken, further groups are counted under
-   * `'_other'` (which takes one of them). Integer from 2 to 4096. Default 256.
+   * `'_other'` (which takes one of them). Each costs 472 B of shared memory, including one aggregate
+   * slot for group-only registrations (see `overflowNames`). Integer from 2 to 4096. Default 256.
    */
   maxGroups?: number
   /**
