@@ -211,13 +211,13 @@ export class Store {
         serve(
           SIDECAR_METRICS.mailboxRate,
           [group, 'dropped'],
-          rate('mailbox', group, 'dropped', g.dropped.overflow + g.dropped.expired),
+          rate('mailbox', group, 'dropped', droppedOf(g.dropped)),
         )
       }
       const t = mb.totals
       const enq = rate('total', 'all', 'enqueued', t.enqueued).rate(1000)
       const deq = rate('total', 'all', 'dequeued', t.dequeued).rate(1000)
-      const drop = rate('total', 'all', 'dropped', t.dropped.overflow + t.dropped.expired).rate(1000)
+      const drop = rate('total', 'all', 'dropped', droppedOf(t.dropped)).rate(1000)
       if (enq !== undefined && deq !== undefined && drop !== undefined) {
         state.history.push({ time: s.time, enqueued: enq, dequeued: deq, dropped: drop })
         if (state.history.length > HISTORY) state.history.shift()
@@ -275,4 +275,9 @@ export class Store {
       for (const s of this.grouped().get(def) ?? []) s.peak = s.value
     }
   }
+}
+
+/** Every accepted message dropped, whatever the reason (abandoned: absent from older exporters). */
+function droppedOf(d: { overflow: number; expired: number; abandoned?: number }): number {
+  return d.overflow + d.expired + (d.abandoned ?? 0)
 }
