@@ -68,7 +68,6 @@ export class Folds {
 
   /** Folds live `slot` of thread `owner` (threadId + 1): now, or soon if its group's lock is taken. */
   fold(slot: number, owner: number): void {
-    if (this.#pending.length > 0) this.#flush()
     if (this.#try(slot, owner) === BUSY) {
       this.#pending.push(slot, owner)
       this.#schedule()

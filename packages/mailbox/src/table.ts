@@ -49,6 +49,8 @@ export const OTHER_GROUP = '_other'
 const OWNER_ID = threadId + 1
 /** Decoded names kept per thread; cleared wholesale beyond this, so memory stays bounded. */
 const NAME_CACHE_LIMIT = 4096
+/** Longest wait for the group lock before a registration falls back to OTHER_GROUP. */
+const GROUP_LOCK_WAIT_MS = 1000
 
 /** Lays out and initialises a new registry buffer. */
 export function createBuffer(capacity: number, maxGroups: number, nameBytes: number): SharedArrayBuffer {
@@ -290,9 +292,19 @@ export class SlotTable {
     const i32 = this.i32
     let id = this.#findGroup(name, 0, Atomics.load(i32, GROUP_COUNT))
     if (id < 0) {
-      // The holder is recorded so that the reclaim of a thread that died holding it frees it.
+      // The holder is recorded so that the reclaim of a thread that died holding it frees it. That
+      // reclaim may need this very thread's event loop, so the wait is bounded (a live holder keeps
+      // the lock for microseconds): past it, this registration is counted under OTHER_GROUP.
+      const deadline = performance.now() + GROUP_LOCK_WAIT_MS
       while (Atomics.compareExchange(i32, GROUP_LOCK, 0, OWNER_ID) !== 0) {
         const holder = Atomics.load(i32, GROUP_LOCK)
+        if (performance.now() > deadline) {
+          warnOnce(
+            `mailbox:groupLock:${holder}`,
+            `MailboxRegistry: thread ${holder - 1} has held the group lock for ${GROUP_LOCK_WAIT_MS} ms (did it die?); group ${JSON.stringify(name)} is counted under '${OTHER_GROUP}' this time`,
+          )
+          return 0
+        }
         if (holder !== 0) Atomics.wait(i32, GROUP_LOCK, holder, 1)
       }
       try {
