@@ -17,6 +17,7 @@ import {
   FOLD_FOR,
   FOLD_OWNER,
   FOLD_SLOT,
+  FOLDING,
   FREE,
   GROUP,
   GROUP_COUNT,
@@ -30,12 +31,14 @@ import {
   RETIRE_EPOCH,
   RETIRED,
   RETIRING,
+  readTotal,
   SCAN_EPOCH,
   STAMP,
   STARTED,
   STATE,
   slotIndex,
   TOTALS,
+  writeTotal,
 } from './layout.js'
 import { releaseReader } from './scan.js'
 import type { SlotTable } from './table.js'
@@ -163,21 +166,22 @@ export class Folds {
     return false
   }
 
-  /** Steps 1–5 of a fold (./layout.ts), under the group's lock, FOLD_SLOT and FOLD_FOR stored. */
+  /** Steps 1–6 of a fold (./layout.ts), under the group's lock, FOLD_SLOT and FOLD_FOR stored. */
   #foldLocked(gi: number, slot: number): void {
     const table = this.#table
-    const { i32, f64, big } = table
+    const { i32, f64 } = table
     const s = slotIndex(slot)
     const f = s >> 1
     const version = Atomics.load(i32, gi + PUBLISHED)
     const next = (version + 1) | 0
     Atomics.store(i32, gi + STARTED, next)
-    const from = (gi >> 1) + TOTALS + (version & 1) * COUNTERS
-    const to = (gi >> 1) + TOTALS + (next & 1) * COUNTERS
+    const from = gi + TOTALS + (version & 1) * 2 * COUNTERS
+    const to = gi + TOTALS + (next & 1) * 2 * COUNTERS
     for (let k = 0; k < ABANDONED; k++)
-      Atomics.store(big, to + k, Atomics.load(big, from + k) + BigInt(f64[f + ENQUEUED + k]!))
+      writeTotal(i32, to + 2 * k, readTotal(i32, from + 2 * k) + f64[f + ENQUEUED + k]!)
     const abandoned = queuedOf(f64[f + ENQUEUED]!, f64[f + DEQUEUED]!, f64[f + OVERFLOW]!, f64[f + EXPIRED]!)
-    Atomics.store(big, to + ABANDONED, Atomics.load(big, from + ABANDONED) + BigInt(abandoned))
+    writeTotal(i32, to + 2 * ABANDONED, readTotal(i32, from + 2 * ABANDONED) + abandoned)
+    Atomics.store(i32, s + STATE, FOLDING)
     Atomics.store(i32, s + STAMP, next)
     if (slot < table.capacity) Atomics.sub(i32, LIVE, 1)
     Atomics.store(i32, s + STATE, RETIRING)
@@ -185,7 +189,7 @@ export class Folds {
     this.#retired(s)
   }
 
-  /** Step 5: the fold is published; record when, so claimers know which scans may still need it. */
+  /** Step 6: the fold is published; record when, so claimers know which scans may still need it. */
   #retired(s: number): void {
     const i32 = this.#table.i32
     Atomics.store(i32, s + RETIRE_EPOCH, Atomics.load(i32, SCAN_EPOCH))
@@ -201,13 +205,17 @@ export class Folds {
     const s = slotIndex(slot)
     const state = Atomics.load(i32, s + STATE)
     if (state === RETIRING) {
-      // Stamped after its totals were written: only the publication (step 4) may be missing.
+      // Stamped after its totals were written: only the publication (step 5) may be missing.
       const stamp = Atomics.load(i32, s + STAMP)
       if (stamp !== Atomics.load(i32, gi + PUBLISHED)) Atomics.store(i32, gi + PUBLISHED, stamp)
       this.#retired(s)
       table.folded(slot)
-    } else if (this.#holds(slot, owner) && i32[s + GROUP] === g) {
-      // Steps 1–3 are redone: they only read buffer PUBLISHED & 1 and the slot, which nobody changed.
+    } else if (
+      (state === FOLDING || this.#holds(slot, owner)) &&
+      i32[table.metaIndex(slot) + OWNER] === owner &&
+      i32[s + GROUP] === g
+    ) {
+      // Steps 1–4 are redone: they only read buffer PUBLISHED & 1 and the slot, which nobody changed.
       this.#foldLocked(gi, slot)
       table.folded(slot)
     }

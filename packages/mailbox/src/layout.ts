@@ -33,7 +33,8 @@
  *
  *   slot i (Int32 index 16 + 16·i; Float64 index 8 + 8·i)
  *   +0  STATE     Int32   FREE 0; −(threadId + 1) while that thread claims it; MAILBOX 1, OBSERVED 2,
- *                         AGGREGATE 3 while live; RETIRING 4, RETIRED 5 once folded (below)
+ *                         AGGREGATE 3 while live; FOLDING 4, RETIRING 5, RETIRED 6 while and once
+ *                         folded (below)
  *                                                   claimer, folder: CAS, Atomics.store
  *   +4  GROUP     Int32   group id                   claimer, before STATE is published
  *   +8  LENGTH    Int32   observed queue: last sample. A mailbox derives its length from its counters
@@ -69,8 +70,9 @@
  *  +24  FOLD_FOR     Int32  that slot's OWNER        fold lock holder, Atomics.store
  *  +28  STARTED      Int32  folds begun, mod 2^32: PUBLISHED or PUBLISHED + 1   holder, Atomics.store
  *  +32  PUBLISHED    Int32  folds completed, mod 2^32 (the group's version)      holder, Atomics.store
- *  +40  TOTALS[2]    BigInt64 ×6 ×2  folded totals (ENQUEUED, DEQUEUED, REJECTED, OVERFLOW, EXPIRED,
- *                           ABANDONED) of the group's folded slots, double-buffered: version v is in
+ *  +40  TOTALS[2]    (Int32 low, Int32 high) ×6 ×2  folded totals (ENQUEUED, DEQUEUED, REJECTED,
+ *                           OVERFLOW, EXPIRED, ABANDONED) of the group's folded slots, each a 64-bit
+ *                           count as two words (see readTotal), double-buffered: version v is in
  *                           buffer v & 1                                  holder, Atomics.store
  * +136  UNSLOTTED  BigInt64 ×6  the same counters of group-only registrations without an aggregate
  *                           slot (never folded: added to directly)       their owners, Atomics.add
@@ -86,11 +88,13 @@
  * its thread died: see queuedOf). The folder holds the group's FOLD_OWNER lock and, with p = PUBLISHED:
  *   1. stores FOLD_SLOT, FOLD_FOR, then STARTED = p + 1;
  *   2. writes buffer (p + 1) & 1 = buffer p & 1 + the slot's counters (every word, Atomics);
- *   3. STAMP = p + 1, LIVE −1, then STATE = RETIRING: the slot keeps its counters;
- *   4. PUBLISHED = p + 1;
- *   5. RETIRE_EPOCH = SCAN_EPOCH (loaded now), then STATE = RETIRED; frees the lock.
+ *   3. STATE = FOLDING: the slot's gauge fields are about to be overwritten (readers of a live slot's
+ *      gauges re-check STATE after reading them, with Atomics loads, and drop them if it changed);
+ *   4. STAMP = p + 1, LIVE −1, then STATE = RETIRING: the slot keeps its counters;
+ *   5. PUBLISHED = p + 1;
+ *   6. RETIRE_EPOCH = SCAN_EPOCH (loaded now), then STATE = RETIRED; frees the lock.
  * Every step is a function of buffer p & 1 and the slot's counters, which nobody changes any more, so a
- * fold whose thread died midway is redone from step 1 (or finished from step 4 if STATE is RETIRING
+ * fold whose thread died midway is redone from step 1 (or finished from step 5 if STATE is RETIRING
  * and the stamp is p + 1) by whoever reclaims that thread and takes over the lock; buffer p & 1, the
  * one readers of version p read, is never written by fold p + 1.
  *
@@ -100,8 +104,9 @@
  *   b. reads, for each published group g, v_g = PUBLISHED and buffer v_g & 1, and keeps them iff
  *      STARTED − v_g < 2 afterwards (no fold v_g + 2 began overwriting that buffer), else retries g;
  *   c. scans the slots: MAILBOX, OBSERVED and AGGREGATE slots are counted from the slot (gauges and
- *      counters); a RETIRING or RETIRED slot whose STAMP is newer than v_g is counted from the slot
- *      (counters only: it is not live); one whose STAMP ≤ v_g is skipped: it is in the totals read;
+ *      counters); a FOLDING slot, or a RETIRING or RETIRED slot whose STAMP is newer than v_g, is
+ *      counted from the slot (counters only: it is not live); a RETIRING or RETIRED slot whose STAMP
+ *      ≤ v_g is skipped: it is in the totals read;
  *   d. frees its word (R_SINCE 0, SCANNERS −1, R_OWNER 0).
  * A RETIRED slot becomes claimable again only when no scan that could still need it is running: a
  * claimer reads RETIRE_EPOCH e, then requires UNLISTED_SCANS = 0 and, unless SCANNERS = 0, that every
@@ -111,23 +116,24 @@
  * once, either in the totals read in (b) or from its slot in (c); so per reader, every total and
  * group counter (enqueued, dequeued, rejected, dropped.*) never decreases. Argument, all the accesses
  * involved being Atomics (one sequentially consistent order):
- *  - Counted at most once: if fold n of group g is in the totals read (v_g ≥ n), its step 3 (STATE =
- *    RETIRING) precedes step 4, which precedes the scan's load of PUBLISHED, which precedes its load of
+ *  - Counted at most once: if fold n of group g is in the totals read (v_g ≥ n), its step 4 (STATE =
+ *    RETIRING) precedes step 5, which precedes the scan's load of PUBLISHED, which precedes its load of
  *    STATE in (c): the scan sees RETIRING/RETIRED with STAMP n ≤ v_g and skips it, or the slot already
- *    re-claimed by a new occupancy (and counts that one, which is not in the totals).
+ *    re-claimed by a new occupancy (and counts that one, which is not in the totals). A scan that sees
+ *    FOLDING loaded STATE before step 4, so before step 5: that fold is not in its totals.
  *  - Counted at least once: if fold n is not in the totals read (v_g < n), the slot still holds that
- *    occupancy when (c) reaches it: live (counted), or folded with STAMP n > v_g (counted). It cannot
- *    have been re-claimed: its RETIRE_EPOCH e is loaded after step 4, itself after the scan's load of
+ *    occupancy when (c) reaches it: live or FOLDING (counted), or folded with STAMP n > v_g (counted).
+ *    It cannot have been re-claimed: its RETIRE_EPOCH e is loaded after step 5, itself after the scan's load of
  *    PUBLISHED in (b), after its R_SINCE = s in (a), so e ≥ s and a claimer that sees the word is
  *    blocked; a claimer that does not see it (R_OWNER or R_SINCE not yet stored, or SCANNERS still 0)
  *    reads before the scan's store, hence before its (b), contradicting v_g < n. A scan whose word a
- *    claimer sees with R_SINCE > e drew it after e was loaded, so after step 4: its v_g ≥ n.
+ *    claimer sees with R_SINCE > e drew it after e was loaded, so after step 5: its v_g ≥ n.
  *  - Monotonic: a later scan's v_g is ≥ an earlier one's, so an occupancy in the earlier totals is in
  *    the later ones; one counted from its slot earlier is counted later from its slot (counters only
  *    grow: one writer, and each CPU reads one location coherently) or from the totals, which hold its
  *    final counters. Group-only counters in UNSLOTTED are single Atomics.add words.
  *  - A scan of group g retries in (b) only if two folds of g completed during its ~8 loads; a fold
- *    takes longer than that (a lock, 14 Atomics, 6 BigInt additions), so it retries only when its own
+ *    takes longer than that (a lock and some 40 Atomics), so it retries only when its own
  *    thread was descheduled in that window: no spinning on a writer, no bound needed on attempts.
  *  - Death: a scanner that dies keeps its reader word, blocking the reuse of slots folded after it
  *    began, until its thread is reclaimed (onWorkerExit / watch): reclaim frees the word (SCANNERS −1
@@ -164,8 +170,10 @@
  *    counters, the group words, reader words. STATE, STAMP and RETIRE_EPOCH are loaded with Atomics by
  *    scans and claimers, because the argument above rests on their order. None of it is on the hot
  *    path of a mailbox: folds happen at close, claims at creation, scans a few times a second.
- *  - Unbounded counts are 64-bit: slot counters Float64 (exact to 2^53), TOTALS, UNSLOTTED and
- *    OVERFLOW_TOTAL BigInt64. The Int32 sequences (SCAN_EPOCH, STARTED, PUBLISHED, STAMP) wrap and are
+ *  - Unbounded counts are 64-bit: slot counters Float64 (exact to 2^53), TOTALS two Int32 words
+ *    (one writer, the lock holder, so no 64-bit atomic add is needed, and no BigInt is allocated per
+ *    fold or scan), UNSLOTTED and OVERFLOW_TOTAL BigInt64 (several writers: Atomics.add). The Int32
+ *    sequences (SCAN_EPOCH, STARTED, PUBLISHED, STAMP) wrap and are
  *    only ever compared by wrap-aware differences ((a − b) | 0), valid while a scan lasts fewer than
  *    2^31 folds of one group or scans.
  */
@@ -204,8 +212,9 @@ export const FREE = 0
 export const MAILBOX = 1
 export const OBSERVED = 2
 export const AGGREGATE = 3
-export const RETIRING = 4
-export const RETIRED = 5
+export const FOLDING = 4
+export const RETIRING = 5
+export const RETIRED = 6
 
 // Slot fields, Int32 offsets from the slot's Int32 index.
 export const STATE = 0
@@ -246,8 +255,10 @@ export const FOLD_SLOT = 5
 export const FOLD_FOR = 6
 export const STARTED = 7
 export const PUBLISHED = 8
-export const TOTALS = 5
-export const UNSLOTTED = TOTALS + 12
+/** Int32 offset of buffer 0 of TOTALS; counter k of buffer b is at TOTALS + b·2·COUNTERS + 2k. */
+export const TOTALS = 10
+/** BigInt64 offset. */
+export const UNSLOTTED = 17
 /**
  * Counters kept per group, in this order in TOTALS and UNSLOTTED: the slot's ENQUEUED … EXPIRED
  * (counter k is slot field ENQUEUED + k), then ABANDONED, which a slot derives (queuedOf) when folded.
@@ -291,6 +302,20 @@ export function bytesPerSlot(nameBytes: number): number {
  */
 export function queuedOf(enqueued: number, dequeued: number, overflowed: number, expired: number): number {
   return Math.max(0, enqueued - dequeued - overflowed - expired)
+}
+
+/**
+ * A TOTALS count, from its two Int32 words at `at` (low, high): exact below 2^53, beyond which a
+ * Number is not exact anyway. Atomics loads: the caller validates the pair under the group's seqlock.
+ */
+export function readTotal(i32: Int32Array, at: number): number {
+  return Atomics.load(i32, at + 1) * 2 ** 32 + (Atomics.load(i32, at) >>> 0)
+}
+
+/** Stores `value` (an integer below 2^53) as the two words of a TOTALS count. */
+export function writeTotal(i32: Int32Array, at: number, value: number): void {
+  Atomics.store(i32, at, value | 0)
+  Atomics.store(i32, at + 1, Math.floor(value / 2 ** 32))
 }
 
 /** Int32 index of slot `i` (named slots 0 .. C−1, aggregates C .. C+A−1); its Float64 index is half of it. */

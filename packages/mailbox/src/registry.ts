@@ -28,6 +28,7 @@ import {
   DEQUEUED,
   ENQUEUED,
   EXPIRED,
+  FOLDING,
   GEN,
   GROUP,
   GROUP_COUNT,
@@ -42,7 +43,6 @@ import {
   PEAK,
   queuedOf,
   REJECTED,
-  RETIRING,
   regions,
   SLOT_BYTES,
   STAMP,
@@ -324,16 +324,16 @@ export class MailboxRegistry {
       const g = i32[s + GROUP]!
       const f = s >> 1
       const c = g * COUNTERS
-      if (state >= RETIRING) {
+      if (state >= FOLDING) {
         // Folded: counted here only if its fold is newer than the totals this scan read.
-        if (((Atomics.load(i32, s + STAMP) - versions[g]!) | 0) <= 0) continue
+        if (state !== FOLDING && ((Atomics.load(i32, s + STAMP) - versions[g]!) | 0) <= 0) continue
         const enqueued = f64[f + ENQUEUED]!
         const dequeued = f64[f + DEQUEUED]!
         const rejected = f64[f + REJECTED]!
         const overflowed = f64[f + OVERFLOW]!
         const expired = f64[f + EXPIRED]!
         // Claimed again meanwhile: then its fold was older than this scan, and in the totals.
-        if (Atomics.load(i32, s + STATE) < RETIRING) continue
+        if (Atomics.load(i32, s + STATE) < FOLDING) continue
         counts[c]! += enqueued
         counts[c + 1]! += dequeued
         counts[c + 2]! += rejected
@@ -352,17 +352,25 @@ export class MailboxRegistry {
       counts[c + 2]! += f64[f + REJECTED]!
       counts[c + 3]! += overflowed
       counts[c + 4]! += expired
+      // Gauges stored in the slot (not a mailbox's, derived from its counters) are overwritten by a
+      // fold (STAMP, RETIRE_EPOCH, after STATE = FOLDING): kept only if the slot was still live once
+      // they were read (Atomics loads, so ordered before the re-check). Its counters count either way:
+      // a fold that starts now is not in the totals this scan read.
       let len: number
       if (state === MAILBOX) {
         len = queuedOf(enqueued, dequeued, overflowed, expired)
       } else if (state === OBSERVED) {
         acc.observed++
-        len = i32[s + LENGTH]!
+        len = Atomics.load(i32, s + LENGTH)
+        if (Atomics.load(i32, s + STATE) !== state) len = 0
       } else {
         // An aggregate: a thread's group-only registrations of the group, not one queue.
-        const registrations = i32[s + AGG_MAILBOXES]!
-        queued[g]! += queuedOf(enqueued, dequeued, overflowed, expired) + f64[f + AGG_OBSERVED]!
-        nonEmpty[g]! += i32[s + AGG_NONEMPTY]!
+        const registrations = Atomics.load(i32, s + AGG_MAILBOXES)
+        const filled = Atomics.load(i32, s + AGG_NONEMPTY)
+        const waiting = f64[f + AGG_OBSERVED]!
+        if (Atomics.load(i32, s + STATE) !== state) continue
+        queued[g]! += queuedOf(enqueued, dequeued, overflowed, expired) + waiting
+        nonEmpty[g]! += filled
         mailboxes[g]! += registrations
         acc.aggregated += registrations
         continue

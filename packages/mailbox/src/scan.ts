@@ -11,6 +11,7 @@ import {
   R_OWNER,
   R_SINCE,
   READERS,
+  readTotal,
   SCAN_EPOCH,
   SCANNERS,
   STARTED,
@@ -92,15 +93,15 @@ export function releaseReader(table: SlotTable, owner: number): void {
  * it (a group published later has no fold this scan may skip).
  */
 export function readTotals(table: SlotTable, versions: Int32Array, totals: Float64Array): number {
-  const { i32, big } = table
+  const i32 = table.i32
   const groups = Atomics.load(i32, GROUP_COUNT)
   for (let g = 0; g < groups; g++) {
     const gi = table.groupIndex(g)
     const t = g * COUNTERS
     for (;;) {
       const version = Atomics.load(i32, gi + PUBLISHED)
-      const b = (gi >> 1) + TOTALS + (version & 1) * COUNTERS
-      for (let k = 0; k < COUNTERS; k++) totals[t + k] = Number(Atomics.load(big, b + k))
+      const b = gi + TOTALS + (version & 1) * 2 * COUNTERS
+      for (let k = 0; k < COUNTERS; k++) totals[t + k] = readTotal(i32, b + 2 * k)
       if (((Atomics.load(i32, gi + STARTED) - version) | 0) < 2) {
         versions[g] = version
         break

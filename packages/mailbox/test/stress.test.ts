@@ -58,7 +58,7 @@ function exited(worker: Worker): Promise<number> {
   return new Promise((resolve) => worker.once('exit', resolve))
 }
 
-test(`accounting is exact and monotonic across ${THREADS} worker threads with slot churn, group-only overflow and deaths`, async () => {
+test(`accounting is exact and monotonic across ${THREADS} worker threads with slot churn, group-only overflow and deaths`, async (t) => {
   // Small capacity on purpose: threads compete for slots, reuse each other's folded slots (and those
   // of dead threads), and spill into group-only accounting.
   const registry = new MailboxRegistry({ capacity: 40 })
@@ -79,6 +79,8 @@ test(`accounting is exact and monotonic across ${THREADS} worker threads with sl
   terminated.on('message', ({ round }: { round: number }) => {
     if (round >= 1500) void terminated.terminate()
   })
+  // A failed assertion must not leave the survivors waiting for 'exit' (and the test file running).
+  t.after(() => Promise.all([...workers, thrower, terminated].map((w) => w.terminate())))
   const results = workers.map(
     (w) => once(w, 'message') as Promise<[{ totals: Record<string, GroupTotals>; groupOnlySeen: number }]>,
   )
@@ -185,6 +187,8 @@ test('names, observed queues and ages written in a worker are read correctly in 
       r.observe('socket:peer', () => n, { group: 'sockets' })
       parentPort.postMessage('ready')
       parentPort.once('message', () => { n = 30; setTimeout(() => parentPort.postMessage('sampled'), 100) })
+      // Alive until terminated: an exited thread's queues are reclaimed.
+      setInterval(() => {}, 1000)
     })
     `,
     {
