@@ -21,7 +21,8 @@
  *    4  GROUP_LOCK      0 free, else threadId + 1 of the holder: serialises group creation
  *                                       creator (CAS / Atomics.store); reclaim frees a dead holder's
  *    5  SCAN_EPOCH      scans begun, mod 2^32 (never 0 in a reader word)   scanners, Atomics.add
- *    6  SCANNERS        reader words with a scan in progress               scanners, Atomics.add / sub
+ *    6  SCANNERS        reader words with a scan in progress (over-counts by one for a scanner that
+ *                       died between its increment and R_SINCE: harmless)  scanners, Atomics.add / sub
  *    7  UNLISTED_SCANS  scans in progress that found every reader word taken   scanners, Atomics.add / sub
  *    8  GROUP_COUNT     groups published (ids 0 .. GROUP_COUNT-1)          Atomics.store under GROUP_LOCK
  *    9  LIVE            named slots claimed and not yet folded: lets a full registry refuse without
@@ -123,10 +124,10 @@
  *    FOLDING loaded STATE before step 4, so before step 5: that fold is not in its totals.
  *  - Counted at least once: if fold n is not in the totals read (v_g < n), the slot still holds that
  *    occupancy when (c) reaches it: live or FOLDING (counted), or folded with STAMP n > v_g (counted).
- *    It cannot have been re-claimed: its RETIRE_EPOCH e is loaded after step 5, itself after the scan's load of
- *    PUBLISHED in (b), after its R_SINCE = s in (a), so e ≥ s and a claimer that sees the word is
- *    blocked; a claimer that does not see it (R_OWNER or R_SINCE not yet stored, or SCANNERS still 0)
- *    reads before the scan's store, hence before its (b), contradicting v_g < n. A scan whose word a
+ *    It cannot have been re-claimed: its RETIRE_EPOCH e is loaded after step 5, itself after the
+ *    scan's load of PUBLISHED in (b), after its R_SINCE = s in (a), so e ≥ s and a claimer that sees
+ *    the word is blocked; a claimer that does not see it (R_OWNER or R_SINCE not yet stored, or
+ *    SCANNERS still 0) reads before the scan's store, hence before its (b), contradicting v_g < n. A scan whose word a
  *    claimer sees with R_SINCE > e drew it after e was loaded, so after step 5: its v_g ≥ n.
  *  - Monotonic: a later scan's v_g is ≥ an earlier one's, so an occupancy in the earlier totals is in
  *    the later ones; one counted from its slot earlier is counted later from its slot (counters only
@@ -144,8 +145,8 @@
  *
  * Why plain accesses are enough where they are used
  *  - LENGTH, PEAK and the Float64 counters of a live slot have exactly one writer, the owning thread,
- *    so a plain store never loses an update; the owner keeps its own copies and only stores, never
- *    reads back. Other threads read them for stats(): a value one operation stale is as good as a
+ *    so a plain store never loses an update; the owner keeps its own copies and only stores (an
+ *    aggregate's owner reads back what it stored itself, which a thread always sees). Other threads read them for stats(): a value one operation stale is as good as a
  *    fresh one for monitoring, and once the owner is quiescent its last stores are visible to the next
  *    Atomics operation any reader performs (a scan starts with Atomics). Int32 plain accesses never
  *    tear (ECMAScript NoTear); Float64 ones may by the letter of the spec, but V8 emits one aligned
@@ -173,9 +174,8 @@
  *  - Unbounded counts are 64-bit: slot counters Float64 (exact to 2^53), TOTALS two Int32 words
  *    (one writer, the lock holder, so no 64-bit atomic add is needed, and no BigInt is allocated per
  *    fold or scan), UNSLOTTED and OVERFLOW_TOTAL BigInt64 (several writers: Atomics.add). The Int32
- *    sequences (SCAN_EPOCH, STARTED, PUBLISHED, STAMP) wrap and are
- *    only ever compared by wrap-aware differences ((a − b) | 0), valid while a scan lasts fewer than
- *    2^31 folds of one group or scans.
+ *    sequences (SCAN_EPOCH, STARTED, PUBLISHED, STAMP) wrap and are only ever compared by wrap-aware
+ *    differences ((a − b) | 0), valid while a scan lasts fewer than 2^31 folds of one group or scans.
  */
 
 /** Bumped whenever the byte layout changes, so that attach() refuses a handle from another version. */
