@@ -142,6 +142,7 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
     }
     const worker = new Worker(new URL('./room-worker.js', import.meta.url), { workerData })
     db.watch(worker) // a crashed worker's connections go back to the pool
+    // (its mailboxes need no call: the registry, created above in this thread, reclaims them)
     worker.on('message', (r: StoreResult) => {
       if (r.status !== 200) respond(r.id, r.status, r.reason)
       else if (!pushLanes.push(pending.get(r.id)!.message)) respond(r.id, 503, 'push queue full')
