@@ -19,6 +19,7 @@ import {
   FOLD_SLOT,
   FOLDING,
   FREE,
+  GEN,
   GROUP,
   GROUP_COUNT,
   GROUP_LOCK,
@@ -29,9 +30,9 @@ import {
   PUBLISHED,
   queuedOf,
   RETIRE_EPOCH,
-  RETIRED,
   RETIRING,
   readTotal,
+  retiredState,
   SCAN_EPOCH,
   STAMP,
   STARTED,
@@ -186,14 +187,16 @@ export class Folds {
     if (slot < table.capacity) Atomics.sub(i32, LIVE, 1)
     Atomics.store(i32, s + STATE, RETIRING)
     Atomics.store(i32, gi + PUBLISHED, next)
-    this.#retired(s)
+    this.#retired(slot)
   }
 
   /** Step 6: the fold is published; record when, so claimers know which scans may still need it. */
-  #retired(s: number): void {
-    const i32 = this.#table.i32
+  #retired(slot: number): void {
+    const table = this.#table
+    const i32 = table.i32
+    const s = slotIndex(slot)
     Atomics.store(i32, s + RETIRE_EPOCH, Atomics.load(i32, SCAN_EPOCH))
-    Atomics.store(i32, s + STATE, RETIRED)
+    Atomics.store(i32, s + STATE, retiredState(Atomics.load(i32, table.metaIndex(slot) + GEN)))
   }
 
   /** Completes the fold a dead thread was doing in group `g` (its lock now held by this thread). */
@@ -208,7 +211,7 @@ export class Folds {
       // Stamped after its totals were written: only the publication (step 5) may be missing.
       const stamp = Atomics.load(i32, s + STAMP)
       if (stamp !== Atomics.load(i32, gi + PUBLISHED)) Atomics.store(i32, gi + PUBLISHED, stamp)
-      this.#retired(s)
+      this.#retired(slot)
       table.folded(slot)
     } else if (
       (state === FOLDING || this.#holds(slot, owner)) &&

@@ -34,8 +34,8 @@
  *
  *   slot i (Int32 index 16 + 16·i; Float64 index 8 + 8·i)
  *   +0  STATE     Int32   FREE 0; −(threadId + 1) while that thread claims it; MAILBOX 1, OBSERVED 2,
- *                         AGGREGATE 3 while live; FOLDING 4, RETIRING 5, RETIRED 6 while and once
- *                         folded (below)
+ *                         AGGREGATE 3 while live; FOLDING 4, RETIRING 5 while folded (below); once
+ *                         folded RETIRED 8 + the occupancy's GEN (26 bits: see retiredState)
  *                                                   claimer, folder: CAS, Atomics.store
  *   +4  GROUP     Int32   group id                   claimer, before STATE is published
  *   +8  LENGTH    Int32   observed queue: last sample. A mailbox derives its length from its counters
@@ -93,7 +93,7 @@
  *      gauges re-check STATE after reading them, with Atomics loads, and drop them if it changed);
  *   4. STAMP = p + 1, LIVE −1, then STATE = RETIRING: the slot keeps its counters;
  *   5. PUBLISHED = p + 1;
- *   6. RETIRE_EPOCH = SCAN_EPOCH (loaded now), then STATE = RETIRED; frees the lock.
+ *   6. RETIRE_EPOCH = SCAN_EPOCH (loaded now), then STATE = RETIRED (tagged); frees the lock.
  * Every step is a function of buffer p & 1 and the slot's counters, which nobody changes any more, so a
  * fold whose thread died midway is redone from step 1 (or finished from step 5 if STATE is RETIRING
  * and the stamp is p + 1) by whoever reclaims that thread and takes over the lock; buffer p & 1, the
@@ -110,8 +110,12 @@
  *      ≤ v_g is skipped: it is in the totals read;
  *   d. frees its word (R_SINCE 0, SCANNERS −1, R_OWNER 0).
  * A RETIRED slot becomes claimable again only when no scan that could still need it is running: a
- * claimer reads RETIRE_EPOCH e, then requires UNLISTED_SCANS = 0 and, unless SCANNERS = 0, that every
- * taken reader word has R_SINCE 0 or R_SINCE > e (wrap-aware). It then CASes RETIRED → −(its id).
+ * claimer loads STATE (RETIRED, tagged), RETIRE_EPOCH e, then requires UNLISTED_SCANS = 0 and, unless
+ * SCANNERS = 0, that every taken reader word has R_SINCE 0 or R_SINCE > e (wrap-aware). It then CASes
+ * the tagged state it loaded → −(its id): the tag (the occupancy's GEN) makes the CAS fail if the slot
+ * was claimed and folded again in between, a newer fold the check did not cover. A scan frees (CAS
+ * tagged RETIRED → FREE) a RETIRED slot whose e is older than its own R_SINCE and every other taken
+ * word's, by the same argument: later scans then pass it as FREE, with one plain load.
  *
  * Invariant (exactly once, monotonic): in every scan each slot occupancy ever folded is counted exactly
  * once, either in the totals read in (b) or from its slot in (c); so per reader, every total and
@@ -136,6 +140,17 @@
  *  - A scan of group g retries in (b) only if two folds of g completed during its ~8 loads; a fold
  *    takes longer than that (a lock and some 40 Atomics), so it retries only when its own
  *    thread was descheduled in that window: no spinning on a writer, no bound needed on attempts.
+ *  - Plain loads in a scan. Its per-slot load of STATE is plain (an Atomics.load costs ~7 ns in V8,
+ *    as much as the rest of a slot's work); everything not MAILBOX or FREE is loaded again with
+ *    Atomics before anything is decided on it. Plain MAILBOX: if that occupancy's fold is in the
+ *    totals read, the scan's load of PUBLISHED read from that fold's store (or a later fold's, each
+ *    taking the lock it released), which happens-before the plain load in the ECMAScript model, so it
+ *    cannot see MAILBOX; otherwise counting it is right. Plain FREE read when the slot holds an
+ *    occupancy: per-location coherence means this reader never saw it before, so skipping it now
+ *    only delays its first appearance. What the model does not order is a re-claim racing the read:
+ *    the new occupancy's STATE with the previous one's counters, if the CPU performs the counter
+ *    loads before the STATE load. x64 never does (loads are not reordered with loads); arm64 may,
+ *    within nanoseconds of a re-claim, as with the per-slot counters' plain stores everywhere here.
  *  - Death: a scanner that dies keeps its reader word, blocking the reuse of slots folded after it
  *    began, until its thread is reclaimed (onWorkerExit / watch): reclaim frees the word (SCANNERS −1
  *    if R_SINCE ≠ 0). A folder that dies holding FOLD_OWNER is finished by the reclaim (see Folding);
@@ -214,7 +229,17 @@ export const OBSERVED = 2
 export const AGGREGATE = 3
 export const FOLDING = 4
 export const RETIRING = 5
-export const RETIRED = 6
+/** RETIRED and above: RETIRED + the folded occupancy's GEN (RETIRED_TAG bits), see retiredState. */
+export const RETIRED = 8
+const RETIRED_TAG = (1 << 26) - 1
+
+/**
+ * STATE of a folded slot whose occupancy had `gen` (its GEN): tagged, so that a CAS expecting it fails
+ * if the slot was claimed and folded again since it was loaded (no ABA).
+ */
+export function retiredState(gen: number): number {
+  return RETIRED + (gen & RETIRED_TAG)
+}
 
 // Slot fields, Int32 offsets from the slot's Int32 index.
 export const STATE = 0

@@ -23,12 +23,14 @@ import {
   AGG_MAILBOXES,
   AGG_NONEMPTY,
   AGG_OBSERVED,
+  AGGREGATE,
   bytesPerSlot,
   COUNTERS,
   DEQUEUED,
   ENQUEUED,
   EXPIRED,
   FOLDING,
+  FREE,
   GEN,
   GROUP,
   GROUP_COUNT,
@@ -43,6 +45,9 @@ import {
   PEAK,
   queuedOf,
   REJECTED,
+  RETIRE_EPOCH,
+  RETIRED,
+  RETIRING,
   regions,
   SLOT_BYTES,
   STAMP,
@@ -62,7 +67,7 @@ import {
   mailboxSettings,
 } from './mailbox.js'
 import { type Observation, type ObserveOptions, Observer } from './observe.js'
-import { beginScan, endScan, readTotals } from './scan.js'
+import { beginScan, endScan, freeBelow, readTotals } from './scan.js'
 import { createBuffer, SlotTable } from './table.js'
 
 export interface MailboxRegistryOptions {
@@ -304,6 +309,7 @@ export class MailboxRegistry {
     acc.reset()
     const word = beginScan(table)
     try {
+      acc.freeBelow = freeBelow(table, word)
       readTotals(table, acc.versions, acc.totals)
       this.#scanSlots(0, table.scanLimit, top)
       this.#scanSlots(table.capacity, table.capacity + table.aggregateLimit, top)
@@ -316,32 +322,28 @@ export class MailboxRegistry {
   #scanSlots(from: number, to: number, top: Longest): void {
     const { i32, f64 } = this.#table
     const acc = this.#acc
-    const { queued, nonEmpty, longest, mailboxes, counts, versions } = acc
+    const { queued, nonEmpty, longest, mailboxes, counts } = acc
     const step = SLOT_BYTES >> 2
+    // Locals in the loop, in `acc` around #scanOther (which may find a longer observed queue).
+    let best = acc.best
+    let bestLength = acc.bestLength
     for (let slot = from, s = slotIndex(from); slot < to; slot++, s += step) {
-      const state = Atomics.load(i32, s + STATE)
-      if (state < MAILBOX) continue
+      // A plain load (an Atomics.load costs ~7 ns here, most of a slot's cost): what is decided on it
+      // alone is safe, see "Plain loads in a scan" in ./layout.ts. Anything but a mailbox (rare) is
+      // loaded again with Atomics by #scanOther, which says whether it is a mailbox after all.
+      let state = i32[s + STATE]!
+      if (state !== MAILBOX) {
+        if (state === FREE) continue
+        acc.best = best
+        acc.bestLength = bestLength
+        state = this.#scanOther(slot, s, top)
+        best = acc.best
+        bestLength = acc.bestLength
+        if (state !== MAILBOX) continue
+      }
       const g = i32[s + GROUP]!
       const f = s >> 1
       const c = g * COUNTERS
-      if (state >= FOLDING) {
-        // Folded: counted here only if its fold is newer than the totals this scan read.
-        if (state !== FOLDING && ((Atomics.load(i32, s + STAMP) - versions[g]!) | 0) <= 0) continue
-        const enqueued = f64[f + ENQUEUED]!
-        const dequeued = f64[f + DEQUEUED]!
-        const rejected = f64[f + REJECTED]!
-        const overflowed = f64[f + OVERFLOW]!
-        const expired = f64[f + EXPIRED]!
-        // Claimed again meanwhile: then its fold was older than this scan, and in the totals.
-        if (Atomics.load(i32, s + STATE) < FOLDING) continue
-        counts[c]! += enqueued
-        counts[c + 1]! += dequeued
-        counts[c + 2]! += rejected
-        counts[c + 3]! += overflowed
-        counts[c + 4]! += expired
-        counts[c + ABANDONED]! += queuedOf(enqueued, dequeued, overflowed, expired)
-        continue
-      }
       // A mailbox's length is derived from its counters (see ./layout.ts).
       const enqueued = f64[f + ENQUEUED]!
       const dequeued = f64[f + DEQUEUED]!
@@ -352,41 +354,101 @@ export class MailboxRegistry {
       counts[c + 2]! += f64[f + REJECTED]!
       counts[c + 3]! += overflowed
       counts[c + 4]! += expired
-      // Gauges stored in the slot (not a mailbox's, derived from its counters) are overwritten by a
-      // fold (STAMP, RETIRE_EPOCH, after STATE = FOLDING): kept only if the slot was still live once
-      // they were read (Atomics loads, so ordered before the re-check). Its counters count either way:
-      // a fold that starts now is not in the totals this scan read.
-      let len: number
-      if (state === MAILBOX) {
-        len = queuedOf(enqueued, dequeued, overflowed, expired)
-      } else if (state === OBSERVED) {
-        acc.observed++
-        len = Atomics.load(i32, s + LENGTH)
-        if (Atomics.load(i32, s + STATE) !== state) len = 0
-      } else {
-        // An aggregate: a thread's group-only registrations of the group, not one queue.
-        const registrations = Atomics.load(i32, s + AGG_MAILBOXES)
-        const filled = Atomics.load(i32, s + AGG_NONEMPTY)
-        const waiting = f64[f + AGG_OBSERVED]!
-        if (Atomics.load(i32, s + STATE) !== state) continue
-        queued[g]! += queuedOf(enqueued, dequeued, overflowed, expired) + waiting
-        nonEmpty[g]! += filled
-        mailboxes[g]! += registrations
-        acc.aggregated += registrations
-        continue
-      }
       mailboxes[g]!++
-      if (len > 0) {
-        queued[g]! += len
-        nonEmpty[g]!++
-        if (len > longest[g]!) longest[g] = len
-        if (len > acc.bestLength) {
-          acc.bestLength = len
-          acc.best = slot
-        }
-        if (top.n > 0) top.offer(len, slot)
+      const len = queuedOf(enqueued, dequeued, overflowed, expired)
+      if (len === 0) continue
+      queued[g]! += len
+      nonEmpty[g]!++
+      if (len > longest[g]!) longest[g] = len
+      if (len > bestLength) {
+        bestLength = len
+        best = slot
+      }
+      if (top.n > 0) top.offer(len, slot)
+    }
+    acc.best = best
+    acc.bestLength = bestLength
+  }
+
+  /**
+   * A slot whose plain STATE was neither a mailbox nor FREE: an observed queue, an aggregate, a claim
+   * or a folded slot (see ./layout.ts). Counts it, unless STATE loaded again now says MAILBOX: then it
+   * returns MAILBOX for the caller to count (else -1).
+   */
+  #scanOther(slot: number, s: number, top: Longest): number {
+    const { i32, f64 } = this.#table
+    const acc = this.#acc
+    const state = Atomics.load(i32, s + STATE)
+    if (state <= MAILBOX) return state === MAILBOX ? MAILBOX : -1
+    const g = i32[s + GROUP]!
+    if (state >= RETIRED) {
+      const folded = Atomics.load(i32, s + RETIRE_EPOCH)
+      // In the totals of every scan running or to come: free it, so that scans pass it as FREE. The
+      // tagged state makes the CAS fail if it was claimed and folded again since it was loaded.
+      if (((acc.freeBelow - folded) | 0) > 0) {
+        Atomics.compareExchange(i32, s + STATE, state, FREE)
+        return -1
       }
     }
+    // Folded: counted here only if its fold is newer than the totals this scan read.
+    if (state >= RETIRING && ((Atomics.load(i32, s + STAMP) - acc.versions[g]!) | 0) <= 0) return -1
+    const f = s >> 1
+    const c = g * COUNTERS
+    const enqueued = f64[f + ENQUEUED]!
+    const dequeued = f64[f + DEQUEUED]!
+    const rejected = f64[f + REJECTED]!
+    const overflowed = f64[f + OVERFLOW]!
+    const expired = f64[f + EXPIRED]!
+    // Gauges stored in the slot (those of observed queues and aggregates) are overwritten by a fold
+    // (STAMP, RETIRE_EPOCH, after STATE = FOLDING): kept only if the slot was still live once they
+    // were read (Atomics loads, so ordered before the re-check). Counters count either way: a fold
+    // that starts now is not in the totals this scan read.
+    let len = 0
+    let registrations = 0
+    let filled = 0
+    let waiting = 0
+    if (state === OBSERVED) {
+      len = Atomics.load(i32, s + LENGTH)
+    } else if (state === AGGREGATE) {
+      registrations = Atomics.load(i32, s + AGG_MAILBOXES)
+      filled = Atomics.load(i32, s + AGG_NONEMPTY)
+      waiting = f64[f + AGG_OBSERVED]!
+    }
+    const now = Atomics.load(i32, s + STATE)
+    // A folded slot claimed again meanwhile: then its fold was older than this scan, and in the totals.
+    if (state >= FOLDING && now < FOLDING) return -1
+    const counts = acc.counts
+    counts[c]! += enqueued
+    counts[c + 1]! += dequeued
+    counts[c + 2]! += rejected
+    counts[c + 3]! += overflowed
+    counts[c + 4]! += expired
+    if (state >= FOLDING) {
+      counts[c + ABANDONED]! += queuedOf(enqueued, dequeued, overflowed, expired)
+      return -1
+    }
+    const live = now === state
+    if (state === AGGREGATE) {
+      // A thread's group-only registrations of the group, not one queue.
+      if (!live) return -1
+      acc.queued[g]! += queuedOf(enqueued, dequeued, overflowed, expired) + waiting
+      acc.nonEmpty[g]! += filled
+      acc.mailboxes[g]! += registrations
+      acc.aggregated += registrations
+      return -1
+    }
+    acc.observed++
+    acc.mailboxes[g]!++
+    if (!live || len === 0) return -1
+    acc.queued[g]! += len
+    acc.nonEmpty[g]!++
+    if (len > acc.longest[g]!) acc.longest[g] = len
+    if (len > acc.bestLength) {
+      acc.bestLength = len
+      acc.best = slot
+    }
+    if (top.n > 0) top.offer(len, slot)
+    return -1
   }
 
   /** Groups and totals from the accumulators of the last scan. */
@@ -522,6 +584,8 @@ class Accumulators {
   /** The longest queue's slot (-1: none) and length. */
   best = -1
   bestLength = 0
+  /** RETIRED slots folded before this epoch may be freed by the scan (freeBelow; NaN: none). */
+  freeBelow = Number.NaN
 
   constructor(groups: number) {
     this.queued = new Float64Array(groups)

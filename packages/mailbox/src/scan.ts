@@ -72,6 +72,26 @@ export function graceOver(table: SlotTable, epoch: number): boolean {
   return true
 }
 
+/**
+ * For the scan holding reader word `word`, right after beginScan: an epoch such that a slot whose fold
+ * loaded a RETIRE_EPOCH e older than it (wrap-aware) is needed by no scan running or to come (this
+ * one's R_SINCE, or an older one's), so the scan may free it; NaN when no slot may be freed (this scan
+ * has no word, or one that has none is running).
+ */
+export function freeBelow(table: SlotTable, word: number): number {
+  const i32 = table.i32
+  if (word === UNLISTED || Atomics.load(i32, UNLISTED_SCANS) !== 0) return Number.NaN
+  let below = Atomics.load(i32, table.readerIndex(word) + R_SINCE)
+  for (let other = 0; other < READERS; other++) {
+    const r = table.readerIndex(other)
+    if (other === word || Atomics.load(i32, r + R_OWNER) === 0) continue
+    // A word without an epoch yet belongs to a scan that reads the totals after this one's: see graceOver.
+    const since = Atomics.load(i32, r + R_SINCE)
+    if (since !== 0 && ((since - below) | 0) < 0) below = since
+  }
+  return below
+}
+
 /** Frees the reader word of a dead thread, if it held one (called by the reclaim of that thread). */
 export function releaseReader(table: SlotTable, owner: number): void {
   const i32 = table.i32

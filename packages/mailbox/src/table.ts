@@ -51,6 +51,10 @@ const OWNER_ID = threadId + 1
 const NAME_CACHE_LIMIT = 4096
 /** Longest wait for the group lock before a registration falls back to OTHER_GROUP. */
 const GROUP_LOCK_WAIT_MS = 1000
+/** #tryClaim's outcomes: claimed; live or taken by another thread; RETIRED but a scan may need it. */
+const CLAIMED = 0
+const TAKEN = 1
+const NEEDED = 2
 
 /** Lays out and initialises a new registry buffer. */
 export function createBuffer(capacity: number, maxGroups: number, nameBytes: number): SharedArrayBuffer {
@@ -186,17 +190,15 @@ export class SlotTable {
     const freed = this.#freed
     while (freed.length > this.#freedHead) {
       const newest = freed[freed.length - 1]!
-      if (!this.#isFolded(newest)) {
+      const claimed = this.#tryClaim(newest)
+      if (claimed !== NEEDED) {
         freed.pop()
-        continue
-      }
-      if (this.#reusable(newest)) {
-        freed.pop()
-        if (this.#claimFolded(newest)) return newest
+        if (claimed === CLAIMED) return newest
         continue
       }
       const oldest = freed[this.#freedHead]!
-      if (this.#isFolded(oldest) && !this.#reusable(oldest)) return -1
+      const claimedOldest = this.#tryClaim(oldest)
+      if (claimedOldest === NEEDED) return -1
       this.#freedHead++
       if (this.#freedHead === freed.length) {
         freed.length = 0
@@ -205,14 +207,24 @@ export class SlotTable {
         freed.splice(0, this.#freedHead)
         this.#freedHead = 0
       }
-      if (this.#isFolded(oldest) && this.#claimFolded(oldest)) return oldest
+      if (claimedOldest === CLAIMED) return oldest
     }
     return -1
   }
 
-  /** Still RETIRED: not re-claimed by another thread since this one folded it. */
-  #isFolded(slot: number): boolean {
-    return Atomics.load(this.i32, slotIndex(slot) + STATE) === RETIRED
+  /**
+   * Claims `slot` if it is FREE, or RETIRED and no running scan may still need its counters. The CAS
+   * expects the RETIRED state it loaded, tagged with that occupancy's GEN: a slot re-claimed and folded
+   * again meanwhile (by then needed again) has another tag, so it is not taken by mistake.
+   */
+  #tryClaim(slot: number): typeof CLAIMED | typeof TAKEN | typeof NEEDED {
+    const i32 = this.i32
+    const s = slotIndex(slot)
+    const state = Atomics.load(i32, s + STATE)
+    if (state === FREE) return this.#claimFree(slot) ? CLAIMED : TAKEN
+    if (state < RETIRED) return TAKEN
+    if (!graceOver(this, Atomics.load(i32, s + RETIRE_EPOCH))) return NEEDED
+    return Atomics.compareExchange(i32, s + STATE, state, -OWNER_ID) === state ? CLAIMED : TAKEN
   }
 
   #counted(slot: number): number {
@@ -220,23 +232,14 @@ export class SlotTable {
     return slot
   }
 
-  /** Claims `slot` if it is FREE, or RETIRED and no running scan may still need its counters. */
+  /** #tryClaim, for a slot of a scan for one: a plain load first passes over live ones cheaply. */
   #claimAny(slot: number): boolean {
-    const state = this.i32[slotIndex(slot) + STATE]
-    if (state === FREE) return this.#claimFree(slot)
-    return state === RETIRED && this.#reusable(slot) && this.#claimFolded(slot)
+    const state = this.i32[slotIndex(slot) + STATE]!
+    return (state === FREE || state >= RETIRED) && this.#tryClaim(slot) === CLAIMED
   }
 
   #claimFree(slot: number): boolean {
     return Atomics.compareExchange(this.i32, slotIndex(slot) + STATE, FREE, -OWNER_ID) === FREE
-  }
-
-  #claimFolded(slot: number): boolean {
-    return Atomics.compareExchange(this.i32, slotIndex(slot) + STATE, RETIRED, -OWNER_ID) === RETIRED
-  }
-
-  #reusable(slot: number): boolean {
-    return graceOver(this, Atomics.load(this.i32, slotIndex(slot) + RETIRE_EPOCH))
   }
 
   /** A named slot this thread folded (its own, or a dead thread's): reuse it first. */
