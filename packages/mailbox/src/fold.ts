@@ -78,11 +78,6 @@ export class Folds {
     }
   }
 
-  /** Folds still deferred (for tests and diagnostics). */
-  get deferred(): number {
-    return this.#pending.length / 2
-  }
-
   /**
    * Reclaims everything thread `owner` (threadId + 1, now dead) held: folds it was doing, the group
    * lock, its reader word, slots it was claiming, and its live slots, whose queued items are counted
@@ -113,7 +108,8 @@ export class Folds {
     const table = this.#table
     const i32 = table.i32
     for (let slot = from; slot < to; slot++) {
-      const state = Atomics.load(i32, slotIndex(slot) + STATE)
+      // The dead thread's slots no longer change: a plain load finds them (the CAS or the fold re-checks).
+      const state = i32[slotIndex(slot) + STATE]!
       if (state === -owner) {
         // Died claiming it: nothing was published in it.
         if (
