@@ -128,7 +128,7 @@ export function mailboxes() {
           timeseriesPanel({
             title: 'Drop rate',
             description:
-              'Accepted messages dropped per second (evicted from a full drop-oldest mailbox, or expired past maxAgeMs / CoDel overload), over the selected window. Bad: any sustained drops — messages are lost by design here, so check that this group may lose them. Do: see "Drops by reason"; grow capacity only if memory allows and the consumers can catch up.',
+              'Accepted messages dropped per second (evicted from a full drop-oldest mailbox, expired past maxAgeMs / CoDel overload, or abandoned in a mailbox whose worker thread died), over the selected window. Bad: any sustained drops — messages are lost by design here, so check that this group may lose them. Do: see "Drops by reason"; grow capacity only if memory allows and the consumers can catch up.',
             unit: 'mps',
             min: 0,
             thresholds: [[1, RED]],
@@ -142,7 +142,7 @@ export function mailboxes() {
           timeseriesPanel({
             title: 'Drops by reason',
             description:
-              'Per second, by group: overflow (evicted from a full drop-oldest mailbox), expired (waited past maxAgeMs, or shed by CoDel overload), and rejected (refused at push because a reject-mode mailbox was full; the caller kept the message). Bad: expired — messages wait longer than they are worth, latency is the problem; overflow or rejected — the mailbox is full, throughput is. Do: expired → faster consumers or a lower maxAgeMs upstream; overflow/rejected → more consumers, or push back on producers.',
+              "Per second, by group: overflow (evicted from a full drop-oldest mailbox), expired (waited past maxAgeMs, or shed by CoDel overload), abandoned (still queued when the mailbox's worker thread died), and rejected (refused at push because a reject-mode mailbox was full; the caller kept the message). Bad: expired — messages wait longer than they are worth, latency is the problem; overflow or rejected — the mailbox is full, throughput is; abandoned — workers crash or are recycled with work queued. Do: expired → faster consumers or a lower maxAgeMs upstream; overflow/rejected → more consumers, or push back on producers; abandoned → find why workers exit (their error logs), drain before recycling.",
             unit: 'mps',
             width: 24,
             stack: true,

@@ -140,7 +140,8 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
       dbQueryMs: options.dbQueryMs ?? 40,
       received: new Int32Array(new SharedArrayBuffer(4)),
     }
-    // A crashed worker's connections go back to the pool: this thread created it and holds `db`.
+    // A crashed worker's connections go back to the pool and its mailboxes are reclaimed, with no
+    // call: this thread created it and holds `db` and the registry.
     const worker = new Worker(new URL('./room-worker.js', import.meta.url), { workerData })
     worker.on('message', (r: StoreResult) => {
       if (r.status !== 200) respond(r.id, r.status, r.reason)

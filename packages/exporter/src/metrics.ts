@@ -95,7 +95,7 @@ export const SNAPSHOT_METRICS = {
     ['group', 'reason'],
     'messages',
     ['beamline.mailbox.dropped', '{message}'],
-    'Messages dropped after being accepted, by reason (overflow: evicted from a full mailbox; expired: waited past their deadline).',
+    'Messages dropped after being accepted, by reason (overflow: evicted from a full mailbox; expired: waited past their deadline; abandoned: still queued when their thread died).',
   ),
   semaphoreInUse: metric(
     'beamline_semaphore_in_use',
@@ -453,6 +453,8 @@ export function forEachSample(s: Snapshot, sink: SampleSink, onDuplicate?: Sampl
       emit(M.mailboxRejected, l, v.rejected)
       emit(M.mailboxDropped, [group, 'overflow'], v.dropped.overflow)
       emit(M.mailboxDropped, [group, 'expired'], v.dropped.expired)
+      // Absent in snapshots of exporters older than the field: no series rather than a made-up 0.
+      if (v.dropped.abandoned !== undefined) emit(M.mailboxDropped, [group, 'abandoned'], v.dropped.abandoned)
     }
   }
   for (const sem of s.semaphores) {

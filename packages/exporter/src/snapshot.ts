@@ -172,7 +172,7 @@ export function snapshotJson(snapshot: Snapshot): string {
 }
 
 function drops(d: DropCounts | undefined): DropCounts {
-  return { overflow: d?.overflow ?? 0, expired: d?.expired ?? 0 }
+  return { overflow: d?.overflow ?? 0, expired: d?.expired ?? 0, abandoned: d?.abandoned ?? 0 }
 }
 
 /** Totals and top-N of a registry: from one pass when it has `snapshot(n)`, else from two calls. */

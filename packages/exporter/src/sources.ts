@@ -11,6 +11,11 @@ export interface DropCounts {
   readonly overflow: number
   /** Discarded because they waited longer than their deadline. */
   readonly expired: number
+  /**
+   * Still queued in a mailbox when its thread died (counted when the registry reclaimed it). Absent
+   * from registries that do not reclaim dead threads.
+   */
+  readonly abandoned?: number
 }
 
 /** Totals of one mailbox group (or of every group). */

@@ -4,7 +4,9 @@
  *     queue and denque (the uninstrumented deque). Target: ≤ 1.5× denque and ≤ 60 ns.
  *  2. registry.stats(), top(10) and snapshot(10) (both in one pass) at 1k / 10k / 100k live mailboxes.
  *     Target: stats() ≤ 5 ms at 100k.
- *  3. memory per idle mailbox (JS heap after GC, plus the shared slot).
+ *  3. the life of a short-lived mailbox (open, push, shift, close: a claim and a fold of its slot),
+ *     against a fresh denque, the floor of "a queue per session".
+ *  4. memory per idle mailbox (JS heap after GC, plus the shared slot).
  */
 import { do_not_optimize, measureCases, medianMs, printTable, reportTarget } from '@beamline/bench-kit'
 import Denque from 'denque'
@@ -100,6 +102,35 @@ async function scans(): Promise<void> {
   }
 }
 
+async function lifecycle(): Promise<void> {
+  const registry = new MailboxRegistry({ capacity: 1024 })
+  const rows = await measureCases(
+    [
+      {
+        name: 'denque new+push+shift',
+        fn: () => {
+          const deque = new Denque<number>()
+          deque.push(1)
+          deque.shift()
+          return deque
+        },
+      },
+      {
+        name: 'mailbox open+push+shift+close',
+        fn: () => {
+          const mb = registry.mailbox<number>('session', { group: 'sessions' })
+          mb.push(1)
+          mb.shift()
+          mb.close()
+          return mb
+        },
+      },
+    ],
+    5,
+  )
+  printTable('short-lived mailbox: open, push, shift, close', rows, 'denque new+push+shift')
+}
+
 function memory(): void {
   const n = 20_000
   const registry = new MailboxRegistry({ capacity: n })
@@ -117,4 +148,5 @@ function memory(): void {
 
 await pairs()
 await scans()
+await lifecycle()
 memory()

@@ -20,4 +20,5 @@ export {
   type MailboxRegistryOptions,
   type RegistrySnapshot,
   type RegistryStats,
+  type WatchableWorker,
 } from './registry.js'

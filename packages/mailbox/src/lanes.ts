@@ -154,7 +154,11 @@ export class Lanes<T> {
       enqueued: sum((s) => s.enqueued),
       dequeued: sum((s) => s.dequeued),
       rejected: sum((s) => s.rejected),
-      dropped: { overflow: sum((s) => s.dropped.overflow), expired: sum((s) => s.dropped.expired) },
+      dropped: {
+        overflow: sum((s) => s.dropped.overflow),
+        expired: sum((s) => s.dropped.expired),
+        abandoned: sum((s) => s.dropped.abandoned),
+      },
       lanes,
     }
   }

@@ -19,23 +19,16 @@ import {
 import { coarseClock, preciseNow } from './clock.js'
 import { type BatchHandler, type ConsumeOptions, type Consumer, consumeSettings, Pump } from './consumer.js'
 import { MailboxClosedError } from './errors.js'
-import {
-  DEQUEUED,
-  ENQUEUED,
-  EXPIRED,
-  GROUP_COUNTER,
-  HEAD_TS,
-  OVERFLOW,
-  PEAK,
-  REJECTED,
-  slotIndex,
-  U_NONEMPTY,
-  U_QUEUED,
-} from './layout.js'
+import { GroupOnly } from './group-only.js'
+import { DEQUEUED, ENQUEUED, EXPIRED, HEAD_TS, OVERFLOW, PEAK, REJECTED, slotIndex } from './layout.js'
 import type { SlotTable } from './table.js'
 
 export type OverflowMode = 'reject' | 'drop-oldest'
-/** Why an accepted item left without being dequeued. `overload` drops are counted in `dropped.expired`. */
+/**
+ * Why an accepted item left without being dequeued (what onDrop is told). `overload` drops are counted
+ * in `dropped.expired`. Items of a thread that died are counted in `dropped.abandoned` by the registry;
+ * nobody is left to call onDrop for them.
+ */
 export type DropReason = 'overflow' | 'expired' | 'overload'
 
 export interface OverloadOptions {
@@ -84,6 +77,11 @@ export interface DropCounts {
   overflow: number
   /** Accepted items dropped because they waited too long (`maxAgeMs`, or shed by `overload`). */
   expired: number
+  /**
+   * Items still queued in a mailbox whose thread died, counted when the registry reclaimed it. Always 0
+   * in a mailbox's own stats() and top() rows: only registry totals and groups count them.
+   */
+  abandoned: number
 }
 
 export interface MailboxStats {
@@ -194,10 +192,10 @@ export class Mailbox<T> implements AsyncIterable<T> {
   readonly capacity: number
   readonly overflow: OverflowMode
   readonly #table: SlotTable
-  readonly #groupId: number
-  /** Registry slot, or -1 when the registry was full: statistics then go to group-only counters. */
+  /** Registry slot, or -1 when the registry was full (see #unslotted) or once the slot is released. */
   #slot: number
-  readonly #groupOnly: boolean
+  /** Where this mailbox is counted when it got no slot. */
+  readonly #unslotted: GroupOnly | undefined
   readonly #maxAgeMs: number
   readonly #targetMs: number
   readonly #intervalMs: number
@@ -278,13 +276,13 @@ export class Mailbox<T> implements AsyncIterable<T> {
     this.#expiring = settings.maxAgeMs !== Infinity || settings.targetMs !== Infinity
     this.#onDrop = settings.onDrop
     this.#table = table
-    this.#groupId = table.groupId(this.group)
-    this.#slot = table.claim(slotKind, name, this.#groupId)
-    this.#groupOnly = this.#slot < 0
-    if (this.#groupOnly) {
-      table.enterGroupOnly(this.#groupId)
+    const groupId = table.groupId(this.group)
+    this.#slot = table.claim(slotKind, name, groupId)
+    if (this.#slot < 0) {
+      this.#unslotted = new GroupOnly(table, groupId)
       this.#counters = new Float64Array(COUNTERS)
     } else {
+      this.#unslotted = undefined
       this.#i32 = table.i32
       this.#peakAt = slotIndex(this.#slot) + PEAK
     }
@@ -294,10 +292,9 @@ export class Mailbox<T> implements AsyncIterable<T> {
   /** Recomputes #limit and #floor after what they fold in changed. */
   #updateModes(): void {
     const room = this.#items.length
-    this.#limit =
-      this.#closed || this.#groupOnly || this.#waiters !== undefined ? 0 : Math.min(this.capacity, room)
-    this.#floor =
-      this.#groupOnly || this.#expiring ? MAX_CAPACITY : this.#closed || room > KEEP_STORAGE ? 1 : 0
+    const groupOnly = this.#unslotted !== undefined
+    this.#limit = this.#closed || groupOnly || this.#waiters !== undefined ? 0 : Math.min(this.capacity, room)
+    this.#floor = groupOnly || this.#expiring ? MAX_CAPACITY : this.#closed || room > KEEP_STORAGE ? 1 : 0
   }
 
   /** Items queued now. */
@@ -312,7 +309,7 @@ export class Mailbox<T> implements AsyncIterable<T> {
 
   /** True when the registry had no free slot: this mailbox is counted in its group's totals only. */
   get groupOnly(): boolean {
-    return this.#groupOnly
+    return this.#unslotted !== undefined
   }
 
   /**
@@ -380,7 +377,7 @@ export class Mailbox<T> implements AsyncIterable<T> {
       enqueued: counters[AT_ENQUEUED] ?? 0,
       dequeued: counters[AT_DEQUEUED] ?? 0,
       rejected: counters[AT_REJECTED] ?? 0,
-      dropped: { overflow: counters[AT_OVERFLOW] ?? 0, expired: counters[AT_EXPIRED] ?? 0 },
+      dropped: { overflow: counters[AT_OVERFLOW] ?? 0, expired: counters[AT_EXPIRED] ?? 0, abandoned: 0 },
       oldestAgeMs: len === 0 ? 0 : Math.max(0, preciseNow() - this.#headTime),
     }
   }
@@ -441,7 +438,7 @@ export class Mailbox<T> implements AsyncIterable<T> {
       if (this.length >= this.capacity) {
         if (this.overflow === 'reject') {
           this.#counters[AT_REJECTED]++
-          if (this.#groupOnly) this.#groupMoved(REJECTED + GROUP_COUNTER, this.length, this.length)
+          this.#unslotted?.moved(REJECTED, this.length, this.length)
           return false
         }
         const evicted = this.#removeHead(OVERFLOW)
@@ -460,7 +457,7 @@ export class Mailbox<T> implements AsyncIterable<T> {
     if (this.#counters === NO_FLOATS) this.#viewSlot()
     if (len === this.#items.length) this.#grow()
     this.#append(item, this.#tail)
-    if (this.#groupOnly) this.#groupMoved(ENQUEUED + GROUP_COUNTER, len, len + 1)
+    this.#unslotted?.moved(ENQUEUED, len, len + 1)
     this.#wakeAll()
   }
 
@@ -578,7 +575,7 @@ export class Mailbox<T> implements AsyncIterable<T> {
     const len = this.length
     const item = this.#unlink(this.#head)
     this.#counters[field === DEQUEUED ? AT_DEQUEUED : field === OVERFLOW ? AT_OVERFLOW : AT_EXPIRED]++
-    if (this.#groupOnly) this.#groupMoved(field + GROUP_COUNTER, len, len - 1)
+    this.#unslotted?.moved(field, len, len - 1)
     if (len === 1) this.#emptied()
     return item
   }
@@ -622,21 +619,11 @@ export class Mailbox<T> implements AsyncIterable<T> {
     this.#updateModes()
   }
 
-  /** Group-only accounting of one counted event that moved the length from `before` to `after`. */
-  #groupMoved(field: number, before: number, after: number): void {
-    const table = this.#table
-    const g = this.#groupId
-    table.addGroupCount(g, field, 1)
-    if (after !== before) table.addGroupGauge(g, U_QUEUED, after - before)
-    if (before === 0 && after > 0) table.addGroupGauge(g, U_NONEMPTY, 1)
-    else if (before > 0 && after === 0) table.addGroupGauge(g, U_NONEMPTY, -1)
-  }
-
   #release(): void {
     if (this.#released) return
     this.#released = true
-    if (this.#groupOnly) {
-      this.#table.leaveGroupOnly(this.#groupId)
+    if (this.#unslotted !== undefined) {
+      this.#unslotted.leave()
     } else {
       // A private copy first: stats() keeps reporting this mailbox's counts after the slot is reused.
       this.#counters = this.#counters.slice()

@@ -6,7 +6,8 @@
  * once (per group) and its slot keeps the last good value.
  */
 import { warnOnce } from '@beamline/core'
-import { LENGTH, OBSERVED, PEAK, slotIndex, U_NONEMPTY, U_QUEUED } from './layout.js'
+import { GroupOnly } from './group-only.js'
+import { LENGTH, OBSERVED, PEAK, slotIndex } from './layout.js'
 import type { SlotTable } from './table.js'
 
 export interface ObserveOptions {
@@ -31,8 +32,9 @@ class ObservedQueue implements Observation {
   value = 0
   readonly #owner: Observer
   readonly #table: SlotTable
-  readonly #groupId: number
   readonly #slot: number
+  /** Where this queue is counted when it got no slot. */
+  readonly #unslotted: GroupOnly | undefined
   readonly #sample: () => number
   #peak = 0
   #closed = false
@@ -43,9 +45,9 @@ class ObservedQueue implements Observation {
     this.#owner = owner
     this.#table = table
     this.#sample = sample
-    this.#groupId = table.groupId(group)
-    this.#slot = table.claim(OBSERVED, name, this.#groupId)
-    if (this.#slot < 0) table.enterGroupOnly(this.#groupId)
+    const groupId = table.groupId(group)
+    this.#slot = table.claim(OBSERVED, name, groupId)
+    this.#unslotted = this.#slot < 0 ? new GroupOnly(table, groupId) : undefined
   }
 
   sample(): void {
@@ -73,28 +75,26 @@ class ObservedQueue implements Observation {
   #store(len: number): void {
     const before = this.value
     this.value = len
-    const table = this.#table
-    if (this.#slot >= 0) {
-      const s = slotIndex(this.#slot)
-      table.i32[s + LENGTH] = len
-      if (len > this.#peak) table.i32[s + PEAK] = this.#peak = len
+    if (this.#unslotted !== undefined) {
+      this.#unslotted.sampled(before, len)
       return
     }
-    if (len !== before) table.addGroupGauge(this.#groupId, U_QUEUED, len - before)
-    if (before === 0 && len > 0) table.addGroupGauge(this.#groupId, U_NONEMPTY, 1)
-    else if (before > 0 && len === 0) table.addGroupGauge(this.#groupId, U_NONEMPTY, -1)
+    const i32 = this.#table.i32
+    const s = slotIndex(this.#slot)
+    i32[s + LENGTH] = len
+    if (len > this.#peak) i32[s + PEAK] = this.#peak = len
   }
 
   close(): void {
     if (this.#closed) return
     this.#closed = true
     this.#owner.remove(this)
-    if (this.#slot >= 0) {
+    if (this.#unslotted === undefined) {
       this.#table.retire(this.#slot)
       return
     }
     this.#store(0)
-    this.#table.leaveGroupOnly(this.#groupId)
+    this.#unslotted.leave()
   }
 }
 

@@ -12,15 +12,26 @@ import {
   InvalidOptionError,
   integerOption,
   nameOption,
+  onWorkerExit,
   type SharedHandle,
+  warnOnce,
 } from '@beamline/core'
 import { preciseNow } from './clock.js'
 import { Lanes, type LanesOptions, lanesSettings } from './lanes.js'
 import {
+  ABANDONED,
+  AGG_MAILBOXES,
+  AGG_NONEMPTY,
+  AGG_OBSERVED,
+  AGGREGATE,
   bytesPerSlot,
+  COUNTERS,
   DEQUEUED,
   ENQUEUED,
   EXPIRED,
+  FOLDING,
+  FREE,
+  GEN,
   GROUP,
   GROUP_COUNT,
   HANDLE_KIND,
@@ -30,25 +41,22 @@ import {
   MAILBOX,
   OBSERVED,
   OVERFLOW,
-  OVERFLOW_NAMES,
   OVERFLOW_TOTAL,
   PEAK,
   queuedOf,
-  R_DEQUEUED,
-  R_ENQUEUED,
-  R_EXPIRED,
-  R_OVERFLOW,
-  R_REJECTED,
   REJECTED,
-  RETIRE_BEGIN,
-  RETIRE_END,
+  RETIRE_EPOCH,
+  RETIRED,
+  RETIRING,
   regions,
   SLOT_BYTES,
+  STAMP,
   STATE,
   slotIndex,
   U_MAILBOXES,
   U_NONEMPTY,
   U_QUEUED,
+  UNSLOTTED,
 } from './layout.js'
 import {
   CREATE,
@@ -59,6 +67,7 @@ import {
   mailboxSettings,
 } from './mailbox.js'
 import { type Observation, type ObserveOptions, Observer } from './observe.js'
+import { beginScan, endScan, freeBelow, readTotals } from './scan.js'
 import { createBuffer, SlotTable } from './table.js'
 
 export interface MailboxRegistryOptions {
@@ -71,7 +80,8 @@ export interface MailboxRegistryOptions {
   capacity?: number
   /**
    * Distinct groups. Groups are never freed; once all are taken, further groups are counted under
-   * `'_other'` (which takes one of them). Integer from 2 to 4096. Default 256.
+   * `'_other'` (which takes one of them). Each costs 472 B of shared memory, including one aggregate
+   * slot for group-only registrations (see `overflowNames`). Integer from 2 to 4096. Default 256.
    */
   maxGroups?: number
   /**
@@ -101,7 +111,13 @@ export interface GroupStats {
   longest: number
   /** Live mailboxes and observed queues of the group. */
   mailboxes: number
-  /** Counters over the group's mailboxes since the registry was created, closed ones included. */
+  /**
+   * Counters over the group's mailboxes since the registry was created, closed ones and those of dead
+   * threads included; `dropped.abandoned` counts the items that were queued in a mailbox when its
+   * thread died. Per reader they never decrease, and
+   * enqueued = dequeued + dropped.overflow + dropped.expired + dropped.abandoned + queued
+   * (queued of mailboxes: observed queues have no counters) whenever the writers are quiescent.
+   */
   enqueued: number
   dequeued: number
   rejected: number
@@ -125,7 +141,7 @@ export interface RegistryStats {
   byGroup: Record<string, GroupStats>
   /** Live registrations that found every slot taken: counted in their group only, not named. */
   overflowNames: number
-  /** Such registrations since the registry was created. */
+  /** Such registrations since the registry was created (64-bit in shared memory: never wraps). */
   overflowNamesTotal: number
   /** Slots (the registry's capacity). */
   capacity: number
@@ -138,9 +154,13 @@ export interface RegistrySnapshot {
 }
 
 const MAX_CAPACITY = 2 ** 22
-/** stats() retries a scan that overlapped a slot retirement at most this many times. */
-const SCAN_ATTEMPTS = 4
 const ATTACH = Symbol('attach')
+
+/** What `watch()` needs of a `Worker`: its id and its exit event. */
+export interface WatchableWorker {
+  readonly threadId: number
+  once(event: 'exit', listener: (exitCode: number) => void): unknown
+}
 
 /**
  * Shared queue statistics for every thread: `new MailboxRegistry()` once, `MailboxRegistry.attach(handle)`
@@ -150,14 +170,7 @@ export class MailboxRegistry {
   readonly handle: MailboxRegistryHandle
   readonly #table: SlotTable
   readonly #observer: Observer
-  // Per-group accumulators reused by every scan: no allocation proportional to the mailboxes.
-  readonly #acc: {
-    queued: Float64Array
-    nonEmpty: Int32Array
-    longest: Int32Array
-    mailboxes: Int32Array
-    counts: Float64Array
-  }
+  readonly #acc: Accumulators
 
   constructor(options?: MailboxRegistryOptions) {
     let handle: MailboxRegistryHandle
@@ -183,14 +196,8 @@ export class MailboxRegistry {
     this.handle = handle
     this.#table = new SlotTable(handle.buffer)
     this.#observer = new Observer(this.#table, observeIntervalMs)
-    const g = this.#table.maxGroups
-    this.#acc = {
-      queued: new Float64Array(g),
-      nonEmpty: new Int32Array(g),
-      longest: new Int32Array(g),
-      mailboxes: new Int32Array(g),
-      counts: new Float64Array(g * 5),
-    }
+    this.#acc = new Accumulators(this.#table.maxGroups)
+    onWorkerExit(this.#table, reclaim)
   }
 
   /** The registry created in another thread, from its `handle` (workerData or postMessage). */
@@ -259,12 +266,29 @@ export class MailboxRegistry {
   }
 
   /**
+   * When `worker` exits, for whatever reason, reclaims what its thread left in the registry: its
+   * mailboxes, observed queues and group-only registrations stop being counted as live, their queued
+   * items are counted in `dropped.abandoned`, their counters stay in their groups' totals, and their
+   * slots are reused. Workers this thread creates after the registry object exists are watched
+   * already; call it for the others (created before, or by a thread without a registry object).
+   * Watching twice, or from several threads, reclaims once.
+   */
+  watch(worker: WatchableWorker): void {
+    const owner = worker.threadId + 1
+    if (owner <= 0) return // exited already: its id is gone, so is any way to find its slots
+    const table = this.#table
+    worker.once('exit', () => reclaim(table, owner - 1))
+  }
+
+  /**
    * Totals over every thread's mailboxes and observed queues. One pass over the slot arrays: about
    * 1–2 ms at 100k slots. Exact when the writers are quiescent; while they run, each slot is a
-   * snapshot at most one operation old.
+   * snapshot at most one operation old. Every counter (enqueued, dequeued, rejected, dropped.*, in
+   * totals and groups) never decreases from one call to the next in a thread, whatever opens, closes
+   * or dies meanwhile (see ./layout.ts).
    */
   stats(): RegistryStats {
-    return this.#consistentScan(0).stats
+    return this.#scan(new Longest(0))
   }
 
   /**
@@ -273,72 +297,166 @@ export class MailboxRegistry {
    */
   snapshot(n: number): RegistrySnapshot {
     integerOption('n', n, 0, Number.MAX_SAFE_INTEGER)
-    const { stats, longest } = this.#consistentScan(n)
+    const longest = new Longest(n)
+    const stats = this.#scan(longest)
     return { stats, top: this.#rows(longest.slots) }
   }
 
-  /** A scan that no slot retirement overlapped (retried a few times, then taken as it is). */
-  #consistentScan(n: number): { stats: RegistryStats; longest: Longest } {
-    const i32 = this.#table.i32
-    for (let attempt = 1; ; attempt++) {
-      const begin = Atomics.load(i32, RETIRE_BEGIN)
-      const end = Atomics.load(i32, RETIRE_END)
-      const longest = new Longest(n)
-      const stats = this.#scan(longest)
-      if ((begin === end && Atomics.load(i32, RETIRE_BEGIN) === begin) || attempt === SCAN_ATTEMPTS)
-        return { stats, longest }
-    }
-  }
-
+  /** One scan (steps a–d of ./layout.ts): the folded totals first, then the slots. */
   #scan(top: Longest): RegistryStats {
     const table = this.#table
-    const { i32, f64, big } = table
-    const { queued, nonEmpty, longest, mailboxes, counts } = this.#acc
-    queued.fill(0)
-    nonEmpty.fill(0)
-    longest.fill(0)
-    mailboxes.fill(0)
-    counts.fill(0)
-    let observed = 0
-    let bestLength = 0
-    let best = -1
-    const limit = table.scanLimit
+    const acc = this.#acc
+    acc.reset()
+    const word = beginScan(table)
+    try {
+      acc.freeBelow = freeBelow(table, word)
+      readTotals(table, acc.versions, acc.totals)
+      this.#scanSlots(0, table.scanLimit, top)
+      this.#scanSlots(table.capacity, table.capacity + table.aggregateLimit, top)
+    } finally {
+      endScan(table, word)
+    }
+    return this.#sum()
+  }
+
+  #scanSlots(from: number, to: number, top: Longest): void {
+    const { i32, f64 } = this.#table
+    const acc = this.#acc
+    const { queued, nonEmpty, longest, mailboxes, counts } = acc
     const step = SLOT_BYTES >> 2
-    for (let slot = 0, s = slotIndex(0); slot < limit; slot++, s += step) {
-      const state = i32[s + STATE]!
-      if (state < MAILBOX) continue
-      const g = i32[s + GROUP]!
-      mailboxes[g]!++
-      let len: number
-      if (state === OBSERVED) {
-        observed++
-        len = i32[s + LENGTH]!
-      } else {
-        // A mailbox's length is derived from its counters (see ./layout.ts).
-        const f = s >> 1
-        const c = g * 5
-        const enqueued = f64[f + ENQUEUED]!
-        const dequeued = f64[f + DEQUEUED]!
-        const overflowed = f64[f + OVERFLOW]!
-        const expired = f64[f + EXPIRED]!
-        counts[c]! += enqueued
-        counts[c + 1]! += dequeued
-        counts[c + 2]! += f64[f + REJECTED]!
-        counts[c + 3]! += overflowed
-        counts[c + 4]! += expired
-        len = queuedOf(enqueued, dequeued, overflowed, expired)
+    // Locals in the loop, in `acc` around #scanOther (which may find a longer observed queue).
+    let best = acc.best
+    let bestLength = acc.bestLength
+    for (let slot = from, s = slotIndex(from); slot < to; slot++, s += step) {
+      // A plain load (an Atomics.load costs ~7 ns here, most of a slot's cost): what is decided on it
+      // alone is safe, see "Plain loads in a scan" in ./layout.ts. Anything but a mailbox (rare) is
+      // loaded again with Atomics by #scanOther, which says whether it is a mailbox after all.
+      let state = i32[s + STATE]!
+      if (state !== MAILBOX) {
+        if (state === FREE) continue
+        acc.best = best
+        acc.bestLength = bestLength
+        state = this.#scanOther(slot, s, top)
+        best = acc.best
+        bestLength = acc.bestLength
+        if (state !== MAILBOX) continue
       }
-      if (len > 0) {
-        queued[g]! += len
-        nonEmpty[g]!++
-        if (len > longest[g]!) longest[g] = len
-        if (len > bestLength) {
-          bestLength = len
-          best = slot
-        }
-        if (top.n > 0) top.offer(len, slot)
+      const g = i32[s + GROUP]!
+      const f = s >> 1
+      const c = g * COUNTERS
+      // A mailbox's length is derived from its counters (see ./layout.ts).
+      const enqueued = f64[f + ENQUEUED]!
+      const dequeued = f64[f + DEQUEUED]!
+      const overflowed = f64[f + OVERFLOW]!
+      const expired = f64[f + EXPIRED]!
+      counts[c]! += enqueued
+      counts[c + 1]! += dequeued
+      counts[c + 2]! += f64[f + REJECTED]!
+      counts[c + 3]! += overflowed
+      counts[c + 4]! += expired
+      mailboxes[g]!++
+      const len = queuedOf(enqueued, dequeued, overflowed, expired)
+      if (len === 0) continue
+      queued[g]! += len
+      nonEmpty[g]!++
+      if (len > longest[g]!) longest[g] = len
+      if (len > bestLength) {
+        bestLength = len
+        best = slot
+      }
+      if (top.n > 0) top.offer(len, slot)
+    }
+    acc.best = best
+    acc.bestLength = bestLength
+  }
+
+  /**
+   * A slot whose plain STATE was neither a mailbox nor FREE: an observed queue, an aggregate, a claim
+   * or a folded slot (see ./layout.ts). Counts it, unless STATE loaded again now says MAILBOX: then it
+   * returns MAILBOX for the caller to count (else -1).
+   */
+  #scanOther(slot: number, s: number, top: Longest): number {
+    const { i32, f64 } = this.#table
+    const acc = this.#acc
+    const state = Atomics.load(i32, s + STATE)
+    if (state <= MAILBOX) return state === MAILBOX ? MAILBOX : -1
+    const g = i32[s + GROUP]!
+    if (state >= RETIRED) {
+      const folded = Atomics.load(i32, s + RETIRE_EPOCH)
+      // In the totals of every scan running or to come: free it, so that scans pass it as FREE. The
+      // tagged state makes the CAS fail if it was claimed and folded again since it was loaded.
+      if (((acc.freeBelow - folded) | 0) > 0) {
+        Atomics.compareExchange(i32, s + STATE, state, FREE)
+        return -1
       }
     }
+    // Folded: counted here only if its fold is newer than the totals this scan read.
+    if (state >= RETIRING && ((Atomics.load(i32, s + STAMP) - acc.versions[g]!) | 0) <= 0) return -1
+    const f = s >> 1
+    const c = g * COUNTERS
+    const enqueued = f64[f + ENQUEUED]!
+    const dequeued = f64[f + DEQUEUED]!
+    const rejected = f64[f + REJECTED]!
+    const overflowed = f64[f + OVERFLOW]!
+    const expired = f64[f + EXPIRED]!
+    // Gauges stored in the slot (those of observed queues and aggregates) are overwritten by a fold
+    // (STAMP, RETIRE_EPOCH, after STATE = FOLDING): kept only if the slot was still live once they
+    // were read (Atomics loads, so ordered before the re-check). Counters count either way: a fold
+    // that starts now is not in the totals this scan read.
+    let len = 0
+    let registrations = 0
+    let filled = 0
+    let waiting = 0
+    if (state === OBSERVED) {
+      len = Atomics.load(i32, s + LENGTH)
+    } else if (state === AGGREGATE) {
+      registrations = Atomics.load(i32, s + AGG_MAILBOXES)
+      filled = Atomics.load(i32, s + AGG_NONEMPTY)
+      waiting = f64[f + AGG_OBSERVED]!
+    }
+    const now = Atomics.load(i32, s + STATE)
+    // A folded slot claimed again meanwhile: then its fold was older than this scan, and in the totals.
+    if (state >= FOLDING && now < FOLDING) return -1
+    const counts = acc.counts
+    counts[c]! += enqueued
+    counts[c + 1]! += dequeued
+    counts[c + 2]! += rejected
+    counts[c + 3]! += overflowed
+    counts[c + 4]! += expired
+    if (state >= FOLDING) {
+      counts[c + ABANDONED]! += queuedOf(enqueued, dequeued, overflowed, expired)
+      return -1
+    }
+    const live = now === state
+    if (state === AGGREGATE) {
+      // A thread's group-only registrations of the group, not one queue.
+      if (!live) return -1
+      acc.queued[g]! += queuedOf(enqueued, dequeued, overflowed, expired) + waiting
+      acc.nonEmpty[g]! += filled
+      acc.mailboxes[g]! += registrations
+      acc.aggregated += registrations
+      return -1
+    }
+    acc.observed++
+    acc.mailboxes[g]!++
+    if (!live || len === 0) return -1
+    acc.queued[g]! += len
+    acc.nonEmpty[g]!++
+    if (len > acc.longest[g]!) acc.longest[g] = len
+    if (len > acc.bestLength) {
+      acc.bestLength = len
+      acc.best = slot
+    }
+    if (top.n > 0) top.offer(len, slot)
+    return -1
+  }
+
+  /** Groups and totals from the accumulators of the last scan. */
+  #sum(): RegistryStats {
+    const table = this.#table
+    const { i32, big } = table
+    const { queued, nonEmpty, longest, mailboxes, counts, totals } = this.#acc
+    let unslotted = this.#acc.aggregated
     const stats: RegistryStats = {
       totalQueued: 0,
       nonEmpty: 0,
@@ -346,32 +464,33 @@ export class MailboxRegistry {
       enqueued: 0,
       dequeued: 0,
       rejected: 0,
-      dropped: { overflow: 0, expired: 0 },
+      dropped: { overflow: 0, expired: 0, abandoned: 0 },
       mailboxes: 0,
-      observed,
+      observed: this.#acc.observed,
       byGroup: {},
-      overflowNames: Atomics.load(i32, OVERFLOW_NAMES),
-      overflowNamesTotal: Atomics.load(i32, OVERFLOW_TOTAL),
+      overflowNames: 0,
+      overflowNamesTotal: Number(Atomics.load(big, OVERFLOW_TOTAL)),
       capacity: table.capacity,
     }
     // Read after the scan: a group is published before any slot names it, so this covers every g seen.
     const groups = Atomics.load(i32, GROUP_COUNT)
     for (let g = 0; g < groups; g++) {
       const gi = table.groupIndex(g)
-      const b = gi >> 1
-      const c = g * 5
+      const u = (gi >> 1) + UNSLOTTED
+      const c = g * COUNTERS
+      // Folded totals, then group-only registrations without an aggregate slot, then the slots.
+      const count = (k: number) => totals[c + k]! + Number(Atomics.load(big, u + k)) + counts[c + k]!
+      const unslottedHere = Atomics.load(i32, gi + U_MAILBOXES)
+      unslotted += unslottedHere
       const group: GroupStats = {
         queued: queued[g]! + Atomics.load(i32, gi + U_QUEUED),
         nonEmpty: nonEmpty[g]! + Atomics.load(i32, gi + U_NONEMPTY),
         longest: longest[g]!,
-        mailboxes: mailboxes[g]! + Atomics.load(i32, gi + U_MAILBOXES),
-        enqueued: counts[c]! + Number(Atomics.load(big, b + R_ENQUEUED)),
-        dequeued: counts[c + 1]! + Number(Atomics.load(big, b + R_DEQUEUED)),
-        rejected: counts[c + 2]! + Number(Atomics.load(big, b + R_REJECTED)),
-        dropped: {
-          overflow: counts[c + 3]! + Number(Atomics.load(big, b + R_OVERFLOW)),
-          expired: counts[c + 4]! + Number(Atomics.load(big, b + R_EXPIRED)),
-        },
+        mailboxes: mailboxes[g]! + unslottedHere,
+        enqueued: count(0),
+        dequeued: count(1),
+        rejected: count(2),
+        dropped: { overflow: count(3), expired: count(4), abandoned: count(ABANDONED) },
       }
       if (group.mailboxes === 0 && group.enqueued === 0 && group.rejected === 0 && group.queued === 0)
         continue
@@ -384,12 +503,15 @@ export class MailboxRegistry {
       stats.rejected += group.rejected
       stats.dropped.overflow += group.dropped.overflow
       stats.dropped.expired += group.dropped.expired
+      stats.dropped.abandoned += group.dropped.abandoned
     }
+    stats.overflowNames = unslotted
+    const best = this.#acc.best
     if (best >= 0) {
       stats.longest = {
         name: table.slotName(best) ?? '(reused)',
         group: table.groupName(i32[slotIndex(best) + GROUP]!),
-        length: bestLength,
+        length: this.#acc.bestLength,
       }
     }
     return stats
@@ -410,11 +532,11 @@ export class MailboxRegistry {
     const now = preciseNow()
     const rows: MailboxStats[] = []
     for (const slot of slots) {
-      const name = table.slotName(slot)
-      if (name === undefined) continue
       const s = slotIndex(slot)
       const f = s >> 1
-      const state = i32[s + STATE]!
+      const gen = Atomics.load(i32, table.metaIndex(slot) + GEN)
+      const state = Atomics.load(i32, s + STATE)
+      if (state !== MAILBOX && state !== OBSERVED) continue
       const enqueued = f64[f + ENQUEUED]!
       const dequeued = f64[f + DEQUEUED]!
       const overflowed = f64[f + OVERFLOW]!
@@ -422,20 +544,78 @@ export class MailboxRegistry {
       // Derived from this row's own counters (see ./layout.ts), so the row's identity holds.
       const length = state === OBSERVED ? i32[s + LENGTH]! : queuedOf(enqueued, dequeued, overflowed, expired)
       const headTs = f64[f + HEAD_TS]!
-      rows.push({
-        name,
+      const row: MailboxStats = {
+        name: '',
         group: table.groupName(i32[s + GROUP]!),
         length,
         peak: i32[s + PEAK]!,
         enqueued,
         dequeued,
         rejected: f64[f + REJECTED]!,
-        dropped: { overflow: overflowed, expired },
+        dropped: { overflow: overflowed, expired, abandoned: 0 },
         // HEAD_TS is stale in an empty mailbox, and 0 in an observed queue's slot.
         oldestAgeMs: length === 0 || headTs === 0 ? 0 : Math.max(0, now - headTs),
-      })
+      }
+      const name = table.slotName(slot)
+      // Folded or re-claimed while read: its fields may belong to another occupancy.
+      if (name === undefined || Atomics.load(i32, s + STATE) !== state) continue
+      if (Atomics.load(i32, table.metaIndex(slot) + GEN) !== gen) continue
+      row.name = name
+      rows.push(row)
     }
     return rows
+  }
+}
+
+/** Per-group accumulators reused by every scan: no allocation proportional to the mailboxes. */
+class Accumulators {
+  readonly queued: Float64Array
+  readonly nonEmpty: Int32Array
+  readonly longest: Int32Array
+  readonly mailboxes: Int32Array
+  /** Counters summed from slots, COUNTERS per group. */
+  readonly counts: Float64Array
+  /** Folded totals read by the scan, COUNTERS per group, and the group version they are of. */
+  readonly totals: Float64Array
+  readonly versions: Int32Array
+  observed = 0
+  /** Registrations counted in aggregate slots. */
+  aggregated = 0
+  /** The longest queue's slot (-1: none) and length. */
+  best = -1
+  bestLength = 0
+  /** RETIRED slots folded before this epoch may be freed by the scan (freeBelow; NaN: none). */
+  freeBelow = Number.NaN
+
+  constructor(groups: number) {
+    this.queued = new Float64Array(groups)
+    this.nonEmpty = new Int32Array(groups)
+    this.longest = new Int32Array(groups)
+    this.mailboxes = new Int32Array(groups)
+    this.counts = new Float64Array(groups * COUNTERS)
+    this.totals = new Float64Array(groups * COUNTERS)
+    this.versions = new Int32Array(groups)
+  }
+
+  reset(): void {
+    this.queued.fill(0)
+    this.nonEmpty.fill(0)
+    this.longest.fill(0)
+    this.mailboxes.fill(0)
+    this.counts.fill(0)
+    this.observed = 0
+    this.aggregated = 0
+    this.best = -1
+    this.bestLength = 0
+  }
+}
+
+/** onWorkerExit's listener (and watch's): must not throw, it runs inside Node's 'exit' event. */
+function reclaim(table: SlotTable, threadId: number): void {
+  try {
+    table.folds.reclaim(threadId + 1)
+  } catch (error) {
+    warnOnce('mailbox:reclaim', `MailboxRegistry: reclaiming exited thread ${threadId} failed`, error)
   }
 }
 

@@ -60,7 +60,7 @@ test("'reject' refuses when full, counts it, and the caller keeps the item", () 
   assert.equal(s.dequeued, 4)
   assert.equal(s.rejected, 2)
   assert.equal(s.peak, 3)
-  assert.deepEqual(s.dropped, { overflow: 0, expired: 0 })
+  assert.deepEqual(s.dropped, { overflow: 0, expired: 0, abandoned: 0 })
   assertIdentity(s)
 })
 

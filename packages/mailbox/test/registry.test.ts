@@ -8,6 +8,7 @@ import {
   MailboxRegistry,
   type RegistryStats,
 } from '../src/index.js'
+import { FREE, RETIRED, STATE, slotIndex } from '../src/layout.js'
 
 /** Registry totals must equal the sum of the groups. */
 function assertTotals(s: RegistryStats): void {
@@ -270,4 +271,27 @@ test('attach() validates the handle', () => {
     () => MailboxRegistry.attach({ kind: 'beamline.semaphore', version: 1 } as never),
     InvalidHandleError,
   )
+})
+
+test('a scan frees the folded slots no scan can need any more, and they are claimed again', () => {
+  const r = new MailboxRegistry({ capacity: 8 })
+  const i32 = new Int32Array(r.handle.buffer)
+  const states = () => Array.from({ length: 8 }, (_, i) => i32[slotIndex(i) + STATE]!)
+  const boxes = Array.from({ length: 8 }, (_, i) => r.mailbox<number>(`m${i}`, { group: 'g' }))
+  for (const mb of boxes) mb.push(1)
+  for (const mb of boxes) {
+    mb.drain()
+    mb.close()
+  }
+  assert.ok(
+    states().every((s) => s >= RETIRED),
+    'folded slots keep their counters',
+  )
+  // The first scan began after every fold: none of them can be needed by it or any later scan.
+  assert.equal(r.stats().byGroup['g']!.enqueued, 8)
+  assert.deepEqual(states(), Array(8).fill(FREE))
+  assert.equal(r.stats().byGroup['g']!.enqueued, 8)
+  const again = Array.from({ length: 8 }, (_, i) => r.mailbox(`again-${i}`, { group: 'g' }))
+  assert.ok(again.every((mb) => !mb.groupOnly))
+  assert.equal(r.stats().mailboxes, 8)
 })

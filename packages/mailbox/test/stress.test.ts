@@ -1,24 +1,32 @@
 /**
- * Invariants under real worker threads sharing one registry:
+ * Invariants under real worker threads sharing one registry, some of which die mid-operation:
  *  1. Per mailbox, whenever its thread is between operations:
  *       enqueued === dequeued + dropped.overflow + dropped.expired + length   (checked in each worker)
- *  2. Once the workers are quiescent, registry.stats() read from another thread equals, group by group
- *     and in total, the sum over every thread of its mailboxes' own stats(), closed mailboxes included
- *     (their slots were retired and reused by other threads, some registrations found no slot and were
- *     counted group-only): enqueued, dequeued, rejected, dropped, queued and live mailboxes.
- *  3. While the workers run, every stats() a reader takes is internally consistent: totals equal the
- *     sum of the groups and no gauge is negative.
+ *  2. Once the surviving workers are quiescent, registry.stats() read from another thread equals,
+ *     group by group and in total, the sum over every thread of its mailboxes' own stats(), closed
+ *     mailboxes included (their slots were folded and reused by other threads, some registrations found
+ *     no slot and were counted group-only): enqueued, dequeued, rejected, dropped, queued and live.
+ *  3. While the workers run and die, every stats() a reader takes is internally consistent (totals
+ *     equal the sum of the groups, no gauge is negative) and no counter of it is below the same
+ *     counter in the reader's previous stats(): monotonic through churn, slot reuse and deaths.
+ *  4. Once every worker has exited (thrown, terminated mid-loop, or ended with mailboxes open), their
+ *     threads are reclaimed: nothing is live or queued, the items they left are in dropped.abandoned,
+ *     every counter is what it was (the survivors' groups exactly: queued moved to abandoned), and
+ *     enqueued = dequeued + dropped.overflow + dropped.expired + dropped.abandoned in every group.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { test } from 'node:test'
 import { Worker } from 'node:worker_threads'
 import { MailboxRegistry, type RegistryStats } from '../src/index.js'
+import { MonotonicCheck } from './fixtures/monotonic.js'
 import { type GroupTotals, zeroTotals } from './fixtures/totals.js'
 
 const THREADS = 4
 const ROUNDS = 3000
 const GROUPS = ['push', 'sessions', 'undici', 'jobs', 'misc']
+/** Groups of the doomed workers, whose own totals die with them. */
+const DOOMED_GROUPS = ['doomed:push', 'doomed:jobs']
 
 function checkConsistent(s: RegistryStats): void {
   const groups = Object.values(s.byGroup)
@@ -35,42 +43,61 @@ function checkConsistent(s: RegistryStats): void {
     groups.reduce((n, g) => n + g.enqueued, 0),
   )
   assert.equal(
+    s.dropped.abandoned,
+    groups.reduce((n, g) => n + g.dropped.abandoned, 0),
+  )
+  assert.equal(
     s.mailboxes,
     groups.reduce((n, g) => n + g.mailboxes, 0),
   )
   assert.ok(s.overflowNames >= 0 && s.overflowNames <= s.overflowNamesTotal)
 }
 
-test(`accounting is exact across ${THREADS} worker threads with slot churn and group-only overflow`, async () => {
-  // Small capacity on purpose: threads compete for slots, reuse each other's retired slots, and spill
-  // into group-only accounting.
+function exited(worker: Worker): Promise<number> {
+  // Not once(): it rejects on 'error', and a worker that throws must still be awaited.
+  return new Promise((resolve) => worker.once('exit', resolve))
+}
+
+test(`accounting is exact and monotonic across ${THREADS} worker threads with slot churn, group-only overflow and deaths`, async (t) => {
+  // Small capacity on purpose: threads compete for slots, reuse each other's folded slots (and those
+  // of dead threads), and spill into group-only accounting.
   const registry = new MailboxRegistry({ capacity: 40 })
+  const url = new URL('./fixtures/stress-worker.js', import.meta.url)
+  const data = (i: number) => ({ handle: registry.handle, seed: 1234 + i * 7919, rounds: ROUNDS })
   const workers = Array.from(
     { length: THREADS },
-    (_, i) =>
-      new Worker(new URL('./fixtures/stress-worker.js', import.meta.url), {
-        workerData: { handle: registry.handle, seed: 1234 + i * 7919, rounds: ROUNDS, groups: GROUPS },
-      }),
+    (_, i) => new Worker(url, { workerData: { ...data(i), groups: GROUPS } }),
   )
+  const thrower = new Worker(url, {
+    workerData: { ...data(THREADS), groups: DOOMED_GROUPS, death: 'throw', dieAt: 1000 },
+  })
+  thrower.on('error', () => {})
+  const terminated = new Worker(url, {
+    workerData: { ...data(THREADS + 1), groups: DOOMED_GROUPS, death: 'terminate' },
+  })
+  // Terminated at whatever point of its loop it is in once it reported round 1500.
+  terminated.on('message', ({ round }: { round: number }) => {
+    if (round >= 1500) void terminated.terminate()
+  })
+  // A failed assertion must not leave the survivors waiting for 'exit' (and the test file running).
+  t.after(() => Promise.all([...workers, thrower, terminated].map((w) => w.terminate())))
   const results = workers.map(
     (w) => once(w, 'message') as Promise<[{ totals: Record<string, GroupTotals>; groupOnlySeen: number }]>,
   )
-  // Not once(): it rejects on 'error', and a failed worker must still end the reading loop below.
-  const exits = workers.map((w) => new Promise<number>((resolve) => w.once('exit', resolve)))
+  const doomedExits = [exited(thrower), exited(terminated)]
   let running = true
   let reads = 0
-  void Promise.all(exits).then(() => (running = false))
+  const check = new MonotonicCheck()
+  void Promise.all([...results, ...doomedExits]).then(() => (running = false))
   while (running) {
-    checkConsistent(registry.stats())
-    registry.top(5)
+    const s = reads % 2 ? registry.stats() : registry.snapshot(5).stats
+    checkConsistent(s)
+    check.observe(s)
     reads++
     await new Promise((resolve) => setImmediate(resolve))
   }
   const reports = (await Promise.all(results)).map(([m]) => m)
-  assert.deepEqual(
-    await Promise.all(exits),
-    workers.map(() => 0),
-  )
+  assert.deepEqual(await Promise.all(doomedExits), [1, 1])
   assert.ok(reads > 0)
   assert.ok(
     reports.some((r) => r.groupOnlySeen > 0),
@@ -84,8 +111,18 @@ test(`accounting is exact across ${THREADS} worker threads with slot churn and g
       for (const key of Object.keys(t) as (keyof GroupTotals)[]) e[key] += t[key]
     }
   }
-  const s = registry.stats()
+  const pick = (g: RegistryStats['byGroup'][string]) => ({
+    queued: g.queued,
+    enqueued: g.enqueued,
+    dequeued: g.dequeued,
+    rejected: g.rejected,
+    overflow: g.dropped.overflow,
+    expired: g.dropped.expired,
+    live: g.mailboxes,
+  })
+  let s = registry.stats()
   checkConsistent(s)
+  check.observe(s)
   for (const group of GROUPS) {
     const got = s.byGroup[group]
     const want = expected[group]
@@ -94,26 +131,47 @@ test(`accounting is exact across ${THREADS} worker threads with slot churn and g
       continue
     }
     assert.ok(got, `group ${group} missing`)
-    assert.deepEqual(
-      {
-        queued: got.queued,
-        enqueued: got.enqueued,
-        dequeued: got.dequeued,
-        rejected: got.rejected,
-        overflow: got.dropped.overflow,
-        expired: got.dropped.expired,
-        live: got.mailboxes,
-      },
-      want,
-      `group ${group}`,
-    )
+    assert.deepEqual(pick(got), want, `group ${group}`)
+    assert.equal(got.dropped.abandoned, 0)
     assert.equal(got.enqueued, got.dequeued + got.dropped.overflow + got.dropped.expired + got.queued)
   }
   const sum = (key: keyof GroupTotals) => Object.values(expected).reduce((n, t) => n + t[key], 0)
-  assert.equal(s.enqueued, sum('enqueued'))
-  assert.equal(s.totalQueued, sum('queued'))
-  assert.equal(s.mailboxes, sum('live'))
   assert.ok(sum('enqueued') > THREADS * ROUNDS * 50, 'enough traffic to mean something')
+  assert.ok(sum('queued') > 0 && sum('live') > 0, 'the survivors should leave items queued')
+
+  // The survivors exit with their mailboxes open: their items move to dropped.abandoned.
+  for (const w of workers) w.postMessage('exit')
+  assert.deepEqual(
+    await Promise.all(workers.map(exited)),
+    workers.map(() => 0),
+  )
+  s = registry.stats()
+  checkConsistent(s)
+  check.observe(s)
+  assert.equal(check.decreases, 0, check.examples.join('; '))
+  assert.equal(s.mailboxes, 0)
+  assert.equal(s.totalQueued, 0)
+  assert.equal(s.longest, null)
+  assert.equal(s.overflowNames, 0)
+  for (const group of GROUPS) {
+    const want = expected[group]
+    if (want === undefined) continue
+    const got = s.byGroup[group]!
+    assert.deepEqual(pick(got), { ...want, queued: 0, live: 0 }, `group ${group} after exit`)
+    assert.equal(got.dropped.abandoned, want.queued, `group ${group} abandoned`)
+  }
+  for (const [name, g] of Object.entries(s.byGroup)) {
+    assert.equal(
+      g.enqueued,
+      g.dequeued + g.dropped.overflow + g.dropped.expired + g.dropped.abandoned,
+      `identity of group ${name}`,
+    )
+  }
+  assert.ok(DOOMED_GROUPS.some((g) => (s.byGroup[g]?.enqueued ?? 0) > 0))
+  assert.ok(check.scans > 2)
+  // Every slot came back: a full registry's worth of named mailboxes fits again.
+  const again = Array.from({ length: registry.capacity }, (_, i) => registry.mailbox(`again-${i}`))
+  assert.ok(again.every((mb) => !mb.groupOnly))
 })
 
 test('names, observed queues and ages written in a worker are read correctly in another thread', async () => {
@@ -129,6 +187,8 @@ test('names, observed queues and ages written in a worker are read correctly in 
       r.observe('socket:peer', () => n, { group: 'sockets' })
       parentPort.postMessage('ready')
       parentPort.once('message', () => { n = 30; setTimeout(() => parentPort.postMessage('sampled'), 100) })
+      // Alive until terminated: an exited thread's queues are reclaimed.
+      setInterval(() => {}, 1000)
     })
     `,
     {

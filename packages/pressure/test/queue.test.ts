@@ -2,7 +2,8 @@
  * Invariants, with a real @beamline/mailbox registry: queuedMessages is the registry's total across
  * every mailbox and thread, longestQueue its longest mailbox; each drives the level through its own
  * thresholds, and draining the queues brings the level back to 0 after the cool-down. A worker that
- * fills a mailbox raises the level the main thread's monitor publishes, and sees it itself.
+ * fills a mailbox raises the level the main thread's monitor publishes, and sees it itself; a worker
+ * that dies with its mailbox full stops counting, so the level falls back after the cool-down.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -82,6 +83,39 @@ describe('queue signals from a real mailbox registry', () => {
       assert.equal((await ask({ report: true })).admit, true)
     } finally {
       await worker.terminate()
+      monitor.stop()
+      registry.close()
+    }
+  })
+
+  it('regression: a worker that dies leaves its mailboxes counted forever (issue 15 #2)', async () => {
+    const registry = new MailboxRegistry()
+    const monitor = new PressureMonitor({
+      registry,
+      thresholds: { queuedMessages: [1_000, 4_000] },
+      sampleIntervalMs: 20,
+      coolDownMs: 200,
+    })
+    const worker = new Worker(new URL('./fixtures/queue-worker.js', import.meta.url), {
+      workerData: { registryHandle: registry.handle, pressureHandle: monitor.handle },
+    })
+    worker.on('error', () => {})
+    try {
+      worker.postMessage({ fill: 5_000 })
+      await once(worker, 'message')
+      await until(() => monitor.level === 2, 'level 2 from the worker queue')
+      // Not once(): it rejects on the worker's 'error'.
+      const exited = new Promise((resolve) => worker.once('exit', resolve))
+      worker.postMessage({ die: true })
+      await exited
+      await until(() => monitor.signals()['queuedMessages'] === 0, 'the dead worker no longer counted')
+      const s = registry.stats()
+      assert.equal(s.totalQueued, 0)
+      assert.equal(s.longest, null)
+      assert.equal(s.dropped.abandoned, 5_000)
+      // Nothing holds the level up any more: it falls as after any drain, once the cool-down is over.
+      await until(() => monitor.level === 0, 'level 0 one cool-down after the death')
+    } finally {
       monitor.stop()
       registry.close()
     }
