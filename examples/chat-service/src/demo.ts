@@ -7,6 +7,8 @@
  * at 4× capacity, a provider slowdown and recovery; prints one line per second and writes a
  * self-contained HTML report. Ctrl-C stops every child process.
  */
+// First: on an unsupported Node, stops with one clear line before any other module is evaluated.
+import '@beamline/core'
 import { type ChildProcess, fork, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'

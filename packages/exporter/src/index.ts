@@ -1,3 +1,6 @@
+// First: on an unsupported Node, stops with one clear line before any other module is evaluated.
+import '@beamline/core'
+
 export { BeamlineError, InvalidOptionError, ListenError } from './errors.js'
 export { forEachSample, type MetricDef, metric, type SampleSink, SNAPSHOT_METRICS } from './metrics.js'
 export { type OtelInstruments, type OtelInstrumentsOptions, otelInstruments } from './otel-instruments.js'
