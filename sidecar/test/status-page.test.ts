@@ -13,7 +13,8 @@
 /// <reference lib="dom.iterable" />
 // (DOM types for the functions page.evaluate runs in the browser.)
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -160,7 +161,10 @@ describe('status page in Chromium', () => {
 
   it('works with no targets, and says so when the sidecar goes away', async (t) => {
     if (!requireTool(t, CHROMIUM, 'chromium') || !browser) return
-    empty = await startSidecarProcess(['--interval-ms', '500'])
+    // An empty discovery directory: something to poll, nothing found yet.
+    const none = mkdtempSync(join(tmpdir(), 'beamline-status-empty-'))
+    t.after(() => rmSync(none, { recursive: true, force: true }))
+    empty = await startSidecarProcess(['--interval-ms', '500', '--discover-dir', none])
     const { page, problems } = await open(browser, `${empty.url}/`)
     await page.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'live')
     await page.waitForFunction(
