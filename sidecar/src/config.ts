@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { developmentSocketDir, SOCKET_DIR } from '@beamline/exporter'
 import { LineCounter, parseDocument } from 'yaml'
 import { ConfigError } from './errors.js'
 import { parseTarget, type Target } from './target.js'
@@ -60,7 +61,7 @@ const OPTIONS: readonly OptionSpec[] = [
     key: 'discoverDir',
     flag: 'discover-dir',
     kind: 'string',
-    help: 'Poll every Unix socket that appears in this directory (one per process or container), e.g. /run/beamline.',
+    help: `Poll every Unix socket that appears in this directory (one per process or container), e.g. ${SOCKET_DIR}, or ${developmentSocketDir()} for a developer's exporters.`,
   },
   {
     key: 'strict',
@@ -180,7 +181,7 @@ Options (each also settable as BEAMLINE_<NAME> in the environment, e.g.
 BEAMLINE_INTERVAL_MS=500 or BEAMLINE_TARGETS=a,b, and as the camelCase key in
 the config file, e.g. intervalMs or targets):
   --config FILE            YAML or JSON config file (env BEAMLINE_CONFIG)
-${OPTIONS.map((o) => `  --${`${o.flag} ${ARG[o.kind]}`.trimEnd().padEnd(22)} ${o.help}${o.def === undefined ? '' : ` Default ${o.def}.`}`).join('\n')}
+${OPTIONS.map((o) => `  --${`${o.flag} ${ARG[o.kind]}`.trimEnd().padEnd(22)} ${o.help}${o.def === undefined || o.kind === 'boolean' ? '' : ` Default ${o.def}.`}`).join('\n')}
   --help                   Show this help.
   --version                Print the version.
 
@@ -349,7 +350,8 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     throw new ConfigError(
       'command line',
       'nothing to poll; pass --target unix:/path.sock or --target http://host:port (repeatable), ' +
-        'or --discover-dir DIR to poll every exporter socket in DIR (e.g. /run/beamline); ' +
+        `or --discover-dir DIR to poll every exporter socket in DIR (${SOCKET_DIR}, or ${developmentSocketDir()} ` +
+        `for exporters of a user who cannot write ${SOCKET_DIR}); ` +
         'or set BEAMLINE_TARGETS or BEAMLINE_DISCOVER_DIR, or targets or discoverDir in the --config file',
     )
   return { kind: 'run', config }

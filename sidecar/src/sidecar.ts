@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { performance } from 'node:perf_hooks'
+import { developmentSocketDir, SOCKET_DIR } from '@beamline/exporter'
 import type { SidecarConfig } from './config.js'
 import { scanSockets } from './discovery.js'
 import { createExposition, wantsOpenMetrics } from './exposition.js'
@@ -75,7 +76,10 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
   for (const t of config.targets) addTarget(t)
   if (config.discoverDir !== undefined && !(await isDirectory(config.discoverDir)))
     log(
-      `warning: ${config.discoverDir} does not exist (yet); its sockets are polled once it does (--strict makes this an error)`,
+      `warning: ${config.discoverDir} does not exist (yet); its sockets are polled once it does (--strict makes this an error)` +
+        (config.discoverDir === SOCKET_DIR
+          ? `; exporters of a user who cannot write ${SOCKET_DIR} listen in ${developmentSocketDir()}`
+          : ''),
     )
 
   const discover = async () => {

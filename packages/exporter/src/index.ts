@@ -12,6 +12,13 @@ export {
   promCollector,
 } from './prom-collector.js'
 export type { RuntimeSnapshot } from './runtime.js'
-export { type Exporter, type ExporterOptions, type ListenOptions, startExporter } from './server.js'
+export {
+  developmentSocketDir,
+  type Exporter,
+  type ExporterOptions,
+  type ListenOptions,
+  SOCKET_DIR,
+  startExporter,
+} from './server.js'
 export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA, type Snapshot } from './snapshot.js'
 export type * from './sources.js'
