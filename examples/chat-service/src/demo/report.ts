@@ -162,7 +162,8 @@ ${charts}
   const lowest = (keys) => Math.min(top(keys), ...data.runs.flatMap((run) => run.rows.flatMap((r) => keys.map((k) => r[k]).filter((v) => v > 0))))
   const shared = {
     rate: [0, top(['offered', 'admitted', 'shed', 'failed']) * 1.05],
-    lat: [Math.max(1, lowest(['p50', 'p99']) * 0.8), top(['p50', 'p99']) * 1.25],
+    // Whole decades, so that the log scale's ticks are 10, 100, 1 000 ms.
+    lat: [10 ** Math.floor(Math.log10(Math.max(1, lowest(['p50', 'p99'])))), 10 ** Math.ceil(Math.log10(top(['p50', 'p99'])))],
     queue: [0, top(['queued', 'longest']) * 1.05],
     pressure: [0, 2.2],
     db: [0, top(['dbInUse', 'dbWaiting', 'dbMax']) * 1.05],
