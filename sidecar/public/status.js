@@ -5,6 +5,7 @@ import {
   formatAge,
   formatCount,
   formatRate,
+  formatTick,
   levelName,
   mailboxRows,
   pressureReasons,
@@ -51,7 +52,20 @@ function chart(id, series, extra = {}) {
       y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
       ...extra.scales,
     },
-    axes: [axis, { ...axis, size: 56, values: (_u, ticks) => ticks.map(formatCount) }, ...(extra.axes ?? [])],
+    axes: [
+      axis,
+      {
+        ...axis,
+        size: 56,
+        // Also left on the element (data-y-ticks), where a test or a curious reader can see them.
+        values: (_u, ticks, _axis, _space, step) => {
+          const labels = ticks.map((v) => formatTick(v, step))
+          el.dataset.yTicks = labels.join(' | ')
+          return labels
+        },
+      },
+      ...(extra.axes ?? []),
+    ],
     series: [
       {},
       ...series.map((s) => ({
@@ -95,7 +109,9 @@ const charts = {
       { label: 'shed / s', stroke: css('--shed'), key: 'shed' },
     ],
     {
-      scales: { level: { range: [0, 2.2] } },
+      // Shed requests are whole: at least 0–10, so that no shedding shows as a flat line at 0 on
+      // a readable axis, not as fractions of a request.
+      scales: { y: { range: (_u, _min, max) => [0, Math.max(10, max * 1.1)] }, level: { range: [0, 2.2] } },
       axes: [
         {
           scale: 'level',
@@ -206,8 +222,12 @@ function drawMailboxes(rows) {
   fill(
     'mailboxes',
     shown.map((r) => {
-      const bar = h('span', { class: 'lenbar' })
-      bar.style.width = `${Math.round((100 * r.length) / longest)}%`
+      // No bar for an empty mailbox; a short one keeps the stylesheet's minimum width, not a sliver.
+      let bar = null
+      if (r.length > 0) {
+        bar = h('span', { class: 'lenbar' })
+        bar.style.width = `${(100 * r.length) / longest}%`
+      }
       return h(
         'tr',
         {},
@@ -301,6 +321,9 @@ async function poll() {
   }
   setTimeout(poll, intervalMs)
 }
+
+// The terminal view of this very sidecar, as it is reached from here.
+$('top-command').textContent = `beamline-sidecar top --url ${location.origin}`
 
 function setSort(key) {
   sort = key

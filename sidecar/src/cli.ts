@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: on an unsupported Node, stops with one clear line before any other module is evaluated.
+import '@beamline/core'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './errors.js'
 

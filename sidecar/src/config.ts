@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { developmentSocketDir, SOCKET_DIR } from '@beamline/exporter'
 import { LineCounter, parseDocument } from 'yaml'
 import { ConfigError } from './errors.js'
 import { parseTarget, type Target } from './target.js'
@@ -11,6 +12,8 @@ export interface SidecarConfig {
   readonly targets: readonly Target[]
   /** Directory whose Unix sockets are polled as they appear; none when undefined. */
   readonly discoverDir: string | undefined
+  /** A `discoverDir` that does not exist is a configuration error rather than a warning. Default false. */
+  readonly strict: boolean
   /** Where /metrics and the API are served. Default 127.0.0.1:9464 (loopback only). */
   readonly listen: { readonly host: string; readonly port: number }
   /** Poll interval in ms, 100 to 60 000. Default 1000. */
@@ -29,7 +32,7 @@ export interface SidecarConfig {
   readonly otlp: { readonly endpoint: string; readonly intervalMs: number } | undefined
 }
 
-type Kind = 'targets' | 'string' | 'listen' | 'integer' | 'url' | 'duration'
+type Kind = 'targets' | 'string' | 'boolean' | 'listen' | 'integer' | 'url' | 'duration'
 
 interface OptionSpec {
   readonly key: keyof SidecarConfig | 'otlpEndpoint' | 'otlpIntervalMs' | 'peakWindow'
@@ -58,7 +61,14 @@ const OPTIONS: readonly OptionSpec[] = [
     key: 'discoverDir',
     flag: 'discover-dir',
     kind: 'string',
-    help: 'Poll every Unix socket that appears in this directory (one per process or container).',
+    help: `Poll every Unix socket that appears in this directory (one per process or container), e.g. ${SOCKET_DIR}, or ${developmentSocketDir()} for a developer's exporters.`,
+  },
+  {
+    key: 'strict',
+    flag: 'strict',
+    kind: 'boolean',
+    def: 'false',
+    help: 'Exit 2 when the --discover-dir directory does not exist, instead of warning and waiting for it.',
   },
   {
     key: 'listen',
@@ -145,6 +155,7 @@ function envName(o: OptionSpec): string {
 const ARG: Readonly<Record<Kind, string>> = {
   targets: 'URL',
   string: 'DIR',
+  boolean: '',
   listen: 'HOST:PORT',
   integer: 'N',
   url: 'URL',
@@ -170,13 +181,13 @@ Options (each also settable as BEAMLINE_<NAME> in the environment, e.g.
 BEAMLINE_INTERVAL_MS=500 or BEAMLINE_TARGETS=a,b, and as the camelCase key in
 the config file, e.g. intervalMs or targets):
   --config FILE            YAML or JSON config file (env BEAMLINE_CONFIG)
-${OPTIONS.map((o) => `  --${`${o.flag} ${ARG[o.kind]}`.padEnd(22)} ${o.help}${o.def === undefined ? '' : ` Default ${o.def}.`}`).join('\n')}
+${OPTIONS.map((o) => `  --${`${o.flag} ${ARG[o.kind]}`.trimEnd().padEnd(22)} ${o.help}${o.def === undefined || o.kind === 'boolean' ? '' : ` Default ${o.def}.`}`).join('\n')}
   --help                   Show this help.
   --version                Print the version.
 
 Precedence: flags, then environment, then the config file, then defaults.
-Exit codes: 0 after SIGTERM or SIGINT, 1 on a runtime failure (e.g. port in use),
-2 on a configuration error.
+Give at least one --target or a --discover-dir. Exit codes: 0 after SIGTERM or
+SIGINT, 1 on a runtime failure (e.g. port in use), 2 on a configuration error.
 
 Endpoints: / (live status page), /metrics (Prometheus text; OpenMetrics when the
 Accept header asks), /api/v1/targets, /api/v1/snapshot, /api/v1/history (5 min of
@@ -240,6 +251,15 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
         throw new ConfigError(where, `must be an http:// or https:// URL, got ${JSON.stringify(value)}`)
       return value
     }
+    case 'boolean': {
+      const b =
+        typeof value === 'boolean'
+          ? value
+          : ({ true: true, '1': true, false: false, '0': false } as const)[String(value)]
+      if (b === undefined)
+        throw new ConfigError(where, `must be true or false (or 1 or 0), got ${JSON.stringify(value)}`)
+      return b
+    }
     case 'string':
       if (typeof value !== 'string' || value === '')
         throw new ConfigError(where, `must be a non-empty string, got ${JSON.stringify(value)}`)
@@ -301,7 +321,10 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
         ...Object.fromEntries(
-          OPTIONS.map((o) => [o.flag, { type: 'string', multiple: o.kind === 'targets' }]),
+          OPTIONS.map((o) => [
+            o.flag,
+            o.kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: o.kind === 'targets' },
+          ]),
         ),
       },
     })
@@ -314,26 +337,37 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const file = (flags['config'] as string | undefined) ?? env['BEAMLINE_CONFIG']
   const fromFile = file ? readConfigFile(file) : new Map<string, Raw>()
 
-  return {
-    kind: 'run',
-    config: build((o) => {
-      const flag = flags[o.flag] as string | string[] | undefined
-      if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0))
-        return { value: flag, where: `--${o.flag}` }
-      const envValue = env[envName(o)]
-      if (envValue !== undefined) return { value: envValue, where: envName(o) }
-      return fromFile.get(o.key)
-    }),
-  }
+  const config = build((o) => {
+    const flag = flags[o.flag] as string | string[] | boolean | undefined
+    if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0))
+      return { value: flag, where: `--${o.flag}` }
+    const envValue = env[envName(o)]
+    if (envValue !== undefined) return { value: envValue, where: envName(o) }
+    return fromFile.get(o.key)
+  })
+  // A sidecar with nothing to poll would serve empty metrics forever: almost surely a mistake.
+  if (config.targets.length === 0 && config.discoverDir === undefined)
+    throw new ConfigError(
+      'command line',
+      'nothing to poll; pass --target unix:/path.sock or --target http://host:port (repeatable), ' +
+        `or --discover-dir DIR to poll every exporter socket in DIR (${SOCKET_DIR}, or ${developmentSocketDir()} ` +
+        `for exporters of a user who cannot write ${SOCKET_DIR}); ` +
+        'or set BEAMLINE_TARGETS or BEAMLINE_DISCOVER_DIR, or targets or discoverDir in the --config file',
+    )
+  return { kind: 'run', config }
 }
 
 /** Builds the config from the first source that has each setting, falling back to the defaults. */
 function build(lookup: (o: OptionSpec) => Raw | undefined): SidecarConfig {
   const values = new Map<string, unknown>()
+  const wheres = new Map<string, string>()
   for (const o of OPTIONS) {
     const raw =
       lookup(o) ?? (o.def === undefined ? undefined : { value: o.def, where: `default of --${o.flag}` })
-    if (raw) values.set(o.key, convert(o, raw))
+    if (raw) {
+      values.set(o.key, convert(o, raw))
+      wheres.set(o.key, raw.where)
+    }
   }
   const endpoint = values.get('otlpEndpoint') as string | undefined
   const intervalMs = values.get('intervalMs') as number
@@ -344,9 +378,17 @@ function build(lookup: (o: OptionSpec) => Raw | undefined): SidecarConfig {
       peakWindow.where,
       `must be at least the poll interval (--interval-ms ${intervalMs}), got ${peakWindow.ms} ms`,
     )
+  const discoverDir = values.get('discoverDir') as string | undefined
+  const strict = values.get('strict') as boolean
+  if (strict && discoverDir !== undefined && !isDirectory(discoverDir))
+    throw new ConfigError(
+      wheres.get('discoverDir')!,
+      `${discoverDir} is not a directory (--strict); create it, or leave --strict out to wait for it`,
+    )
   return {
     targets: (values.get('targets') as Target[] | undefined) ?? [],
-    discoverDir: values.get('discoverDir') as string | undefined,
+    discoverDir,
+    strict,
     listen: values.get('listen') as SidecarConfig['listen'],
     intervalMs,
     timeoutMs: values.get('timeoutMs') as number,
@@ -356,6 +398,10 @@ function build(lookup: (o: OptionSpec) => Raw | undefined): SidecarConfig {
     peakWindowMs: peakWindow.ms,
     otlp: endpoint ? { endpoint, intervalMs: values.get('otlpIntervalMs') as number } : undefined,
   }
+}
+
+function isDirectory(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true
 }
 
 /** Settings for `startSidecar`, keyed like the config file (`targets`, `intervalMs`, `listen: 'host:port'`…). */

@@ -1,3 +1,6 @@
+// First: on an unsupported Node, stops with one clear line before any other module is evaluated.
+import '@beamline/core'
+
 export { HELP, resolveConfig, type SidecarConfig, type SidecarSettings, sidecarConfig } from './config.js'
 export { BeamlineError, ConfigError, InvalidOptionError } from './errors.js'
 export { createExposition, type Exposition, wantsOpenMetrics } from './exposition.js'

@@ -1,5 +1,5 @@
 import { SNAPSHOT_PATH, type Snapshot } from '@beamline/exporter'
-import { Client, errors } from 'undici'
+import { Client, type Dispatcher, errors } from 'undici'
 import type { Target } from './target.js'
 import { snapshotError } from './validate.js'
 
@@ -19,6 +19,14 @@ export type PollResult =
   | { ok: false; error: PollError; reason: string }
 
 const failed = (error: PollError, reason: string): PollResult => ({ ok: false, error, reason })
+
+/**
+ * Drops a body left unread. undici's body emits an abort error when destroyed before its end, which,
+ * with no listener, would be thrown and end the sidecar (it did, on a target answering HTTP 500).
+ */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {}).destroy()
+}
 
 export interface PollLimits {
   /** Whole-poll budget in ms: connect, headers and body. */
@@ -59,12 +67,12 @@ export class TargetClient {
         headers: { accept: 'application/json' },
       })
       if (res.statusCode !== 200) {
-        res.body.destroy()
+        discard(res.body)
         return failed('http_status', `HTTP ${res.statusCode}`)
       }
       const declared = Number(res.headers['content-length'])
       if (declared > maxBodyBytes) {
-        res.body.destroy()
+        discard(res.body)
         return failed('too_large', `body of ${declared} bytes exceeds the ${maxBodyBytes}-byte limit`)
       }
       const chunks: Buffer[] = []

@@ -1,5 +1,7 @@
+import { stat } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { performance } from 'node:perf_hooks'
+import { developmentSocketDir, SOCKET_DIR } from '@beamline/exporter'
 import type { SidecarConfig } from './config.js'
 import { scanSockets } from './discovery.js'
 import { createExposition, wantsOpenMetrics } from './exposition.js'
@@ -27,15 +29,22 @@ interface Polled {
   readonly state: TargetState
   readonly client: TargetClient
   inFlight: boolean
-  /** For discovered sockets: the file's identity, and since when it has been failing. */
+  /** For discovered sockets: the file's identity. */
   socketId?: string
-  failingSince?: number
+  /** While failing: since when, how many polls in a row, why the last one failed, when last logged. */
+  failing?: { readonly since: number; polls: number; reason: string; loggedAt: number }
 }
 
 /** Optional hooks for embedding and tests. */
 export interface SidecarHooks {
-  /** Called with one line per notable event (start, a target going up or down). Default: stderr. */
+  /**
+   * Called with one line per notable event: start, a target going down (once, and again when the
+   * reason changes), still down (every `downReminderMs`), up again (with the count of failed polls).
+   * Default: stderr.
+   */
   readonly log?: (line: string) => void
+  /** A target still down is logged again this often, in ms, with its count of failed polls. Default 300 000. */
+  readonly downReminderMs?: number
 }
 
 /**
@@ -45,6 +54,7 @@ export interface SidecarHooks {
  */
 export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = {}): Promise<Sidecar> {
   const log = hooks.log ?? ((line: string) => process.stderr.write(`beamline-sidecar: ${line}\n`))
+  const downReminderMs = hooks.downReminderMs ?? 300_000
   const store = new Store({ ...config, log })
   const polled = new Map<string, Polled>()
   const forgotten = new Map<string, string>()
@@ -64,6 +74,13 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
     void entry.client.close()
   }
   for (const t of config.targets) addTarget(t)
+  if (config.discoverDir !== undefined && !(await isDirectory(config.discoverDir)))
+    log(
+      `warning: ${config.discoverDir} does not exist (yet); its sockets are polled once it does (--strict makes this an error)` +
+        (config.discoverDir === SOCKET_DIR
+          ? `; exporters of a user who cannot write ${SOCKET_DIR} listen in ${developmentSocketDir()}`
+          : ''),
+    )
 
   const discover = async () => {
     if (!config.discoverDir) return
@@ -95,19 +112,33 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
     const wasUp = entry.state.up
     const now = Date.now()
     store.record(entry.state, result, performance.now() - start, now)
+    const url = entry.state.target.url
+    const failing = entry.failing
     if (result.ok) {
-      delete entry.failingSince
-      if (!wasUp) log(`${entry.state.target.url} up (${result.snapshot.service} ${result.snapshot.instance})`)
-    } else {
-      if (wasUp || entry.state.lastSuccessTime === null)
-        log(`${entry.state.target.url} down: ${result.reason}`)
-      entry.failingSince ??= now
-      // A discovered socket nobody answers on for the whole TTL is a leftover of a dead process.
-      if (entry.socketId !== undefined && now - entry.failingSince > config.ttlMs) {
-        log(`${entry.state.target.url} forgotten after failing for ${config.ttlMs} ms`)
-        forgotten.set(entry.state.target.url, entry.socketId)
-        removeTarget(entry.state.target.url)
-      }
+      delete entry.failing
+      const who = `${result.snapshot.service} ${result.snapshot.instance}`
+      if (failing) log(`${url} up again (${who}) after ${failedPolls(failing, now)}`)
+      else if (!wasUp) log(`${url} up (${who})`)
+      return
+    }
+    if (!failing) {
+      entry.failing = { since: now, polls: 1, reason: result.reason, loggedAt: now }
+      log(`${url} down: ${result.reason}`)
+      return
+    }
+    failing.polls++
+    // One line per change of state, not one per poll: a new reason, or a reminder now and then.
+    const changed = result.reason !== failing.reason
+    if (changed || now - failing.loggedAt >= downReminderMs) {
+      failing.reason = result.reason
+      failing.loggedAt = now
+      log(`${url} still down${changed ? ', now' : ''}: ${result.reason} (${failedPolls(failing, now)})`)
+    }
+    // A discovered socket nobody answers on for the whole TTL is a leftover of a dead process.
+    if (entry.socketId !== undefined && now - failing.since > config.ttlMs) {
+      log(`${url} forgotten after failing for ${config.ttlMs} ms`)
+      forgotten.set(url, entry.socketId)
+      removeTarget(url)
     }
   }
 
@@ -208,6 +239,15 @@ export async function startSidecar(config: SidecarConfig, hooks: SidecarHooks = 
       return closing
     },
   }
+}
+
+/** `14 failed polls in 15 s` */
+function failedPolls(failing: NonNullable<Polled['failing']>, now: number): string {
+  return `${failing.polls} failed poll${failing.polls === 1 ? '' : 's'} in ${Math.round((now - failing.since) / 1000)} s`
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() === true
 }
 
 function targetJson(t: TargetState) {

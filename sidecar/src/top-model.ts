@@ -3,7 +3,7 @@
  * and `beamline-sidecar top`: reading `/api/v1/snapshot` (rates included: the sidecar computes them),
  * sort orders and number formats. It imports types only, erased at compile time, so that the browser can load it as is.
  */
-import type { MailboxTopEntry, Snapshot } from '@beamline/exporter'
+import type { Snapshot } from '@beamline/exporter'
 import type { TopRate } from './store.js'
 import type { Timeline } from './timeline.js'
 
@@ -35,7 +35,7 @@ export interface ApiTarget {
 export type RateWindows = Readonly<Partial<Record<'1s' | '10s' | '100s', number>>>
 
 /** A mailbox of the snapshot's top-N list. */
-export type TopMailbox = MailboxTopEntry
+export type TopMailbox = NonNullable<Snapshot['mailboxes']>['top'][number]
 
 /** What a target last answered: the exporter's snapshot document, as the sidecar relays it. */
 export type TargetSnapshot = Pick<
@@ -51,7 +51,8 @@ export interface MailboxRow {
   readonly group: string
   readonly length: number
   readonly peak: number
-  readonly oldestAgeMs: number
+  /** null for an observed queue, whose messages have no known age. */
+  readonly oldestAgeMs: number | null
   /** Messages dropped (for any reason) and rejected since the mailbox was created. */
   readonly lost: number
   /**
@@ -98,8 +99,9 @@ export function mailboxRows(api: ApiSnapshot): MailboxRow[] {
         peak: m.peak,
         oldestAgeMs: m.oldestAgeMs,
         lost,
-        inRate: rates?.enqueued ?? undefined,
-        outRate: rates?.dequeued ?? undefined,
+        // An observed queue (age unknown) counts nothing in or out: its rates are unknown too.
+        inRate: m.oldestAgeMs === null ? undefined : (rates?.enqueued ?? undefined),
+        outRate: m.oldestAgeMs === null ? undefined : (rates?.dequeued ?? undefined),
       })
     })
   }
@@ -109,7 +111,7 @@ export function mailboxRows(api: ApiSnapshot): MailboxRow[] {
 const SORT_VALUE: Readonly<Record<SortKey, (r: MailboxRow) => number>> = {
   length: (r) => r.length,
   peak: (r) => r.peak,
-  age: (r) => r.oldestAgeMs,
+  age: (r) => r.oldestAgeMs ?? -1,
   rate: (r) => r.inRate ?? -1,
 }
 
@@ -131,14 +133,28 @@ export function formatCount(n: number): string {
   return `${(n / 1e9).toFixed(1)} G`
 }
 
+/**
+ * A chart's axis tick with as many decimals as the step between ticks needs, so that no two ticks
+ * print alike: steps of 0.25 give `0.25`, `0.5`, `0.75` (not `0.3`, `0.8`); from 10 000 in k, M, G.
+ */
+export function formatTick(value: number, step: number): string {
+  const a = Math.abs(value)
+  const [unit, suffix] = a >= 1e9 ? [1e9, ' G'] : a >= 1e6 ? [1e6, ' M'] : a >= 1e4 ? [1e3, ' k'] : [1, '']
+  const scaled = step / unit
+  let decimals = 0
+  while (decimals < 6 && Math.abs(Math.round(scaled * 10 ** decimals) - scaled * 10 ** decimals) > 1e-6)
+    decimals++
+  return `${(value / unit).toLocaleString('en-US', { maximumFractionDigits: decimals })}${suffix}`
+}
+
 /** A rate per second, or `–` when unknown. */
 export function formatRate(n: number | undefined): string {
   return n === undefined ? '–' : formatCount(n)
 }
 
-/** `0 ms`, `850 ms`, `12.5 s`, `3 min`, `2.1 h`. */
-export function formatAge(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '–'
+/** `0 ms`, `850 ms`, `12.5 s`, `3 min`, `2.1 h`; `–` when unknown (null: an observed queue). */
+export function formatAge(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms) || ms < 0) return '–'
   if (ms < 1000) return `${Math.round(ms)} ms`
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`
   if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min`

@@ -193,7 +193,8 @@ function semaphoreText(api: ApiSnapshot): string {
 /**
  * One frame, `height` lines of at most `width` characters (plus colour codes): a title bar, totals,
  * one line per target (as many as fit in a third of the screen), semaphores, then the mailbox table
- * down to the last line, which says how many rows were left out or why the last poll failed.
+ * down to the last line, which says how many rows were left out. Why the last poll failed, if it did,
+ * is the line under the title.
  * `height` Infinity: every row, no padding (the one frame printed to a pipe).
  */
 export function renderTop(state: TopState, width: number, height: number, color: boolean): string[] {
@@ -205,6 +206,13 @@ export function renderTop(state: TopState, width: number, height: number, color:
   const keys = 'l/p/a/r sort  q quit'
   const title = ` beamline top  ${clean(state.options.url)}  every ${state.options.intervalMs / 1000} s  sort: ${state.sort}`
   lines.push(paint(fit(`${fit(title, w - keys.length - 14)}  ${keys}  ${time} `, w), '7'))
+  // Right under the title, where the eye is: what is wrong, and with data, how old what is shown is.
+  if (state.error) {
+    const what = api
+      ? `sidecar unreachable: ${clean(state.error)}; retrying, showing its answer of ${time}`
+      : `sidecar unreachable at ${clean(state.options.url)}: ${clean(state.error)}; retrying. Start it, or pass its --url (the demo prints it)`
+    lines.push(paint(fit(` ${what}`, w), '31;1'))
+  }
   const last = (col: keyof ApiHistory) => {
     const values = history?.[col]
     return Array.isArray(values) && values.length > 0 ? (values.at(-1) as number) : undefined
@@ -227,7 +235,7 @@ export function renderTop(state: TopState, width: number, height: number, color:
     if (api.targets.length === 0)
       lines.push(fit(' no targets: start the sidecar with --target or --discover-dir', w))
     lines.push(fit(` ${semaphoreText(api)}`, w))
-  } else {
+  } else if (!state.error) {
     lines.push(fit(' waiting for the first answer…', w))
   }
   lines.push('')
@@ -258,8 +266,7 @@ export function renderTop(state: TopState, width: number, height: number, color:
       ),
     )
   let footer = ''
-  if (state.error) footer = paint(fit(` sidecar unreachable: ${clean(state.error)}; retrying`, w), '31;1')
-  else if (sorted.length > space)
+  if (sorted.length > space)
     footer = fit(` … ${sorted.length - space} more mailboxes (taller terminal shows more)`, w)
   else if (api && sorted.length === 0) footer = fit(' no mailboxes reported', w)
   if (Number.isFinite(height)) while (lines.length < height - 1) lines.push('')

@@ -1,12 +1,13 @@
 /** Configuration from flags, BEAMLINE_* variables and files; every error names its source and exits 2. */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { type ConfigError, resolveConfig, sidecarConfig } from '../src/index.js'
-import { CLI } from './helpers.js'
+import { CLI, startSidecarProcess } from './helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'beamline-config-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -27,7 +28,7 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 describe('resolveConfig', () => {
   it('has the documented defaults', () => {
-    const r = resolveConfig([], {})
+    const r = resolveConfig(['--target', 'http://127.0.0.1:9465'], {})
     assert.equal(r.kind, 'run')
     if (r.kind !== 'run') return
     assert.deepEqual(r.config.listen, { host: '127.0.0.1', port: 9464 })
@@ -37,11 +38,52 @@ describe('resolveConfig', () => {
     assert.equal(r.config.ttlMs, 300_000)
     assert.equal(r.config.peakWindowMs, 30_000)
     assert.equal(r.config.otlp, undefined)
+    assert.equal(r.config.discoverDir, undefined)
+    assert.equal(r.config.strict, false)
+  })
+
+  it('refuses to start with nothing to poll, saying what to pass', () => {
+    for (const env of [{}, { BEAMLINE_TARGETS: ' , ' }]) {
+      assert.throws(() => resolveConfig([], env), {
+        code: 'ERR_BEAMLINE_SIDECAR_CONFIG',
+        message:
+          /^command line: nothing to poll; pass --target unix:\/path\.sock or --target http:\/\/host:port \(repeatable\), or --discover-dir DIR .*BEAMLINE_TARGETS or BEAMLINE_DISCOVER_DIR/,
+      })
+    }
+    // Either one is enough, from any source.
+    assert.ok(resolveConfig(['--discover-dir', dir], {}).kind === 'run')
+    assert.ok(resolveConfig([], { BEAMLINE_DISCOVER_DIR: dir }).kind === 'run')
+    assert.ok(resolveConfig(['--config', file('t.yaml', 'targets: [unix:/run/a.sock]\n')], {}).kind === 'run')
+    // Programmatic use may add targets later (tests, embedding): no such rule there.
+    assert.deepEqual(sidecarConfig({}).targets, [])
+  })
+
+  it('with --strict, a discovery directory that does not exist is an error; without, it is waited for', () => {
+    const missing = join(dir, 'does-not-exist')
+    const strict =
+      (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+      () =>
+        resolveConfig(argv, env)
+    assert.throws(strict(['--discover-dir', missing, '--strict']), {
+      code: 'ERR_BEAMLINE_SIDECAR_CONFIG',
+      message: `--discover-dir: ${missing} is not a directory (--strict); create it, or leave --strict out to wait for it`,
+    })
+    assert.throws(strict([], { BEAMLINE_DISCOVER_DIR: missing, BEAMLINE_STRICT: 'true' }), {
+      message: /^BEAMLINE_DISCOVER_DIR: /,
+    })
+    assert.throws(strict(['--discover-dir', file('plain-file', ''), '--strict']), /is not a directory/)
+    assert.throws(strict(['--discover-dir', dir], { BEAMLINE_STRICT: 'yes' }), {
+      message: 'BEAMLINE_STRICT: must be true or false (or 1 or 0), got "yes"',
+    })
+    const r = resolveConfig(['--discover-dir', missing], {})
+    assert.ok(r.kind === 'run' && r.config.discoverDir === missing && !r.config.strict)
+    const ok = resolveConfig(['--discover-dir', dir, '--config', file('s.yaml', 'strict: true\n')], {})
+    assert.ok(ok.kind === 'run' && ok.config.strict)
   })
 
   it('takes --peak-window as a duration, from every source, at least the poll interval', () => {
     const peak = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
-      const r = resolveConfig(argv, env)
+      const r = resolveConfig(argv, { BEAMLINE_TARGETS: 'http://127.0.0.1:9465', ...env })
       return r.kind === 'run' ? r.config.peakWindowMs : undefined
     }
     assert.equal(peak(['--peak-window', '1500ms']), 1500)
@@ -140,6 +182,8 @@ describe('beamline-sidecar command line', () => {
         /bad2\.yaml:1:12 timeoutMs: must be an integer from 10 to 60000, got "soon"/,
       ],
       [[], { BEAMLINE_LISTEN: 'nowhere' }, /BEAMLINE_LISTEN: must be HOST:PORT/],
+      [[], {}, /command line: nothing to poll; pass --target .* or --discover-dir DIR/],
+      [['--discover-dir', join(dir, 'nope'), '--strict'], {}, /--discover-dir: .*nope is not a directory/],
     ]
     for (const [args, env, message] of cases) {
       const r = run(args, env)
@@ -164,10 +208,26 @@ describe('beamline-sidecar command line', () => {
       '--ttl-ms',
       '--max-series',
       '--peak-window',
+      '--strict',
     ]) {
       assert.ok(r.stdout.includes(flag), flag)
     }
     assert.match(r.stdout, /BEAMLINE_/)
+  })
+
+  it('warns about a discovery directory that does not exist yet, and runs on', async () => {
+    const missing = join(dir, 'later')
+    const sidecar = await startSidecarProcess(['--discover-dir', missing])
+    try {
+      assert.match(
+        sidecar.stderr(),
+        new RegExp(`warning: ${missing} does not exist \\(yet\\); its sockets are polled once it does`),
+      )
+      assert.equal((await fetch(`${sidecar.url}/healthz`)).status, 200)
+    } finally {
+      sidecar.child.kill('SIGTERM')
+      await once(sidecar.child, 'exit')
+    }
   })
 
   it('prints its version', () => {

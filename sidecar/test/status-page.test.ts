@@ -13,7 +13,8 @@
 /// <reference lib="dom.iterable" />
 // (DOM types for the functions page.evaluate runs in the browser.)
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -148,6 +149,72 @@ describe('status page in Chromium', () => {
     await page.click('button[data-sort="length"]')
     assert.equal(await page.getAttribute('button[data-sort="length"]', 'aria-pressed'), 'true')
 
+    // The footer gives the terminal view of this very sidecar.
+    assert.equal(
+      await page.locator('#top-command').innerText(),
+      `beamline-sidecar top --url ${rig.sidecar.url}`,
+    )
+
+    // An observed queue has no age and counts nothing in or out: '–', not '0 ms' and 0 / s.
+    const cells = (name: string) =>
+      page.$$eval(
+        '#mailboxes tbody tr',
+        (trs, n) =>
+          trs
+            .map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''))
+            .find((row) => row[0] === n),
+        name,
+      )
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('#mailboxes td.name')].some((td) => td.textContent === 'ws:outbound'),
+    )
+    const observed = (await cells('ws:outbound'))!
+    assert.deepEqual(observed.slice(1, 7), ['sockets', '173', '173', '–', '–', '–'])
+    assert.match((await cells('session:alice'))![4]!, /^\d+(\.\d)? (ms|s)$/)
+
+    // Length bars: none for an empty mailbox, and never a sliver: the one-message mailbox next to
+    // session:alice's hundreds still gets a visible bar.
+    const bars = await page.$$eval('#mailboxes tbody tr', (trs) =>
+      trs.map((tr) => {
+        const tds = tr.querySelectorAll('td')
+        const bar = tds[2]?.querySelector<HTMLElement>('.lenbar')
+        return {
+          name: tds[0]?.textContent,
+          length: tds[2]?.firstChild?.textContent,
+          width: bar ? bar.getBoundingClientRect().width : null,
+        }
+      }),
+    )
+    for (const b of bars) {
+      if (b.length === '0') assert.equal(b.width, null, `${b.name}: no bar when empty`)
+      else assert.ok(b.width !== null && b.width >= 6, `${b.name}: a visible bar, ${b.width}px`)
+    }
+    assert.equal(bars.find((b) => b.name === 'session:idle')?.length, '1')
+
+    // Axis ticks: as many decimals as their step needs (0.25 steps printed as 0.3 / 0.8 looked
+    // uneven), so the printed ticks are evenly spaced; shed / s at least 0 to 10, in whole requests.
+    const ticks = await page.$$eval('.chart', (els) =>
+      Object.fromEntries(els.map((e) => [e.id, (e as HTMLElement).dataset['yTicks'] ?? ''])),
+    )
+    const tickValues = (id: string, text: string) =>
+      text.split(' | ').map((label) => {
+        const m = /^(-?[\d,.]+)( k| M| G)?$/.exec(label)
+        assert.ok(m, `${id}: tick ${JSON.stringify(label)} in ${text}`)
+        return Number(m[1]!.replaceAll(',', '')) * ({ ' k': 1e3, ' M': 1e6, ' G': 1e9 }[m[2] ?? ''] ?? 1)
+      })
+    for (const [id, text] of Object.entries(ticks)) {
+      const values = tickValues(id, text)
+      assert.ok(values.length >= 2, `${id}: ${text}`)
+      const steps = values.slice(1).map((v, i) => v - values[i]!)
+      for (const step of steps)
+        assert.ok(
+          Math.abs(step - steps[0]!) <= 1e-9 * Math.abs(steps[0]!) + 1e-9,
+          `${id}: evenly spaced ${text}`,
+        )
+    }
+    const shed = tickValues('chart-pressure', ticks['chart-pressure']!)
+    assert.ok(shed.every(Number.isInteger) && shed.at(-1)! >= 8, `shed / s ticks: ${ticks['chart-pressure']}`)
+
     // Let pressure build up a little so the picture shows it, then keep the screenshot.
     await page.waitForFunction(() => document.querySelector('#t-level')?.textContent !== 'ok', undefined, {
       timeout: 15_000,
@@ -160,7 +227,10 @@ describe('status page in Chromium', () => {
 
   it('works with no targets, and says so when the sidecar goes away', async (t) => {
     if (!requireTool(t, CHROMIUM, 'chromium') || !browser) return
-    empty = await startSidecarProcess(['--interval-ms', '500'])
+    // An empty discovery directory: something to poll, nothing found yet.
+    const none = mkdtempSync(join(tmpdir(), 'beamline-status-empty-'))
+    t.after(() => rmSync(none, { recursive: true, force: true }))
+    empty = await startSidecarProcess(['--interval-ms', '500', '--discover-dir', none])
     const { page, problems } = await open(browser, `${empty.url}/`)
     await page.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'live')
     await page.waitForFunction(

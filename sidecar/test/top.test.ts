@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { parseTopArgs, renderTop, type TopState } from '../src/top.js'
-import { type ApiHistory, type ApiSnapshot, mailboxRows } from '../src/top-model.js'
+import { type ApiHistory, type ApiSnapshot, formatAge, formatTick, mailboxRows } from '../src/top-model.js'
 import { CLI, eventually } from './helpers.js'
 import { requireTool, type StatusRig, startStatusRig } from './status-helpers.js'
 
@@ -25,6 +25,15 @@ const TMUX = '/usr/bin/tmux'
 const SGR = /\x1b\[[0-9;]*m/g
 // biome-ignore lint/suspicious/noControlCharactersInRegex: idem
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
+/** A port nobody listens on: taken, then freed. */
+async function freePort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1')
+  await once(probe, 'listening')
+  const port = (probe.address() as AddressInfo).port
+  await new Promise((resolve) => probe.close(resolve))
+  return port
+}
 
 describe('beamline-sidecar top', () => {
   let rig: StatusRig
@@ -91,6 +100,28 @@ describe('beamline-sidecar top', () => {
       assert.ok(text.replaceAll('\n', '').includes(`--interval-ms 500; echo "top exited $?"`), text)
       assert.match(text, /^top exited 0\nprompt\$ *$/m)
       assert.ok(!text.includes('session:alice'), 'the alternate screen is gone')
+
+      // A sidecar that is not there: the reason (ECONNREFUSED), under the title, not on the last line.
+      const port = await freePort()
+      tmux(
+        'send-keys',
+        '-t',
+        'top',
+        '-l',
+        `clear; ${process.execPath} ${CLI} top --url http://127.0.0.1:${port}`,
+      )
+      tmux('send-keys', '-t', 'top', 'Enter')
+      text = await until('the connection error', (s) => s.includes('ECONNREFUSED'))
+      assert.match(
+        text.split('\n')[1]!,
+        new RegExp(
+          // 72 columns: the end of the line (what to do) is cut, the reason is not.
+          `^ sidecar unreachable at http://127\\.0\\.0\\.1:${port}: ECONNREFUSED; retrying`,
+        ),
+      )
+      assert.doesNotMatch(text, /waiting for the first answer/)
+      tmux('send-keys', '-t', 'top', 'q')
+      await until('the shell back again', (s) => s.includes('prompt$') && !s.includes('ECONNREFUSED'))
     } finally {
       spawnSync(TMUX, ['-L', server, 'kill-server'])
     }
@@ -100,18 +131,20 @@ describe('beamline-sidecar top', () => {
     const ok = spawnSync(process.execPath, [CLI, 'top', '--url', rig.sidecar.url], { encoding: 'utf8' })
     assert.equal(ok.status, 0, ok.stderr)
     assert.match(ok.stdout, /session:alice/)
+    // An observed queue: its length, and no age or rates (–), rather than 0 ms and 0/s.
+    assert.match(ok.stdout, /^ ws:outbound +sockets +173 +173 +– +– +– +0 /m)
     assert.doesNotMatch(ok.stdout.replaceAll('\n', ''), CONTROL)
 
-    // A port nobody listens on: taken, then freed.
-    const probe = createServer().listen(0, '127.0.0.1')
-    await once(probe, 'listening')
-    const port = (probe.address() as AddressInfo).port
-    await new Promise((resolve) => probe.close(resolve))
+    const port = await freePort()
     const gone = spawnSync(process.execPath, [CLI, 'top', '--url', `http://127.0.0.1:${port}`], {
       encoding: 'utf8',
     })
     assert.equal(gone.status, 1)
-    assert.match(gone.stdout, /sidecar unreachable: ECONNREFUSED/)
+    // Where the eye is: the line under the title, with what to do about it.
+    assert.equal(
+      gone.stdout.split('\n')[1],
+      ` sidecar unreachable at http://127.0.0.1:${port}: ECONNREFUSED; retrying. Start it, or pass its --url (the demo prints it)`,
+    )
   })
 
   it('documents itself and rejects bad options with exit code 2', () => {
@@ -133,6 +166,25 @@ describe('beamline-sidecar top', () => {
     }
   })
 
+  it('formats ticks with the decimals their step needs, and an unknown age as –', () => {
+    const ticks = (values: number[], step: number) => values.map((v) => formatTick(v, step))
+    assert.deepEqual(ticks([0, 0.25, 0.5, 0.75, 1], 0.25), ['0', '0.25', '0.5', '0.75', '1'])
+    assert.deepEqual(ticks([0, 0.2, 0.4], 0.2), ['0', '0.2', '0.4'])
+    assert.deepEqual(ticks([0, 2, 4], 2), ['0', '2', '4'])
+    assert.deepEqual(ticks([0, 2500, 5000, 7500, 10_000, 12_500], 2500), [
+      '0',
+      '2,500',
+      '5,000',
+      '7,500',
+      '10 k',
+      '12.5 k',
+    ])
+    assert.deepEqual(ticks([10_000, 10_250, 10_500], 250), ['10 k', '10.25 k', '10.5 k'])
+    assert.deepEqual(ticks([2e6, 3e6], 1e6), ['2 M', '3 M'])
+    assert.equal(formatAge(null), '–')
+    assert.equal(formatAge(0), '0 ms')
+  })
+
   it('fits every frame to the terminal, whatever its size', async () => {
     const get = async <T>(path: string) => (await fetch(`${rig.sidecar.url}${path}`)).json() as Promise<T>
     const api = await get<ApiSnapshot>('/api/v1/snapshot')
@@ -145,10 +197,30 @@ describe('beamline-sidecar top', () => {
       error: undefined,
     }
     assert.ok(state.rows.length >= 7)
+    const failed = (withData: boolean): TopState => ({
+      ...state,
+      ...(withData ? {} : { api: undefined, history: undefined, rows: [] }),
+      error: 'ECONNREFUSED',
+    })
+    for (const s of [state, failed(true), failed(false)]) {
+      const frame = renderTop(s, 200, 40, false)
+      // The reason of a failed poll is the line under the title; the last answer stays below it.
+      if (s.error) assert.match(frame[1]!, /^ sidecar unreachable.*: ECONNREFUSED; retrying/)
+      else assert.match(frame[1]!, /^ targets /)
+      assert.equal(
+        frame.some((l) => l.includes('session:alice')),
+        s.api !== undefined,
+      )
+    }
     for (let width = 10; width <= 200; width += 7) {
       for (let height = 3; height <= 60; height += 5) {
-        for (const color of [true, false]) {
-          const frame = renderTop(state, width, height, color)
+        for (const [color, s] of [
+          [true, state],
+          [false, state],
+          [true, failed(true)],
+          [false, failed(false)],
+        ] as const) {
+          const frame = renderTop(s, width, height, color)
           assert.equal(frame.length, height, `${width}×${height}`)
           for (const line of frame) {
             const visible = line.replace(SGR, '')

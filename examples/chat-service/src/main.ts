@@ -6,6 +6,8 @@
  * Prints one JSON line `{ "url", "exporterUrl" }` (or sends it over IPC when forked), then serves
  * until SIGTERM/SIGINT, or until the parent that forked it goes away.
  */
+// First: on an unsupported Node, stops with one clear line before any other module is evaluated.
+import '@beamline/core'
 import { parseArgs } from 'node:util'
 import { startChatService } from './service.js'
 

@@ -1,5 +1,9 @@
+// First, for its effect: stops an unsupported Node before any other module is evaluated.
+import './node-version.js'
+
 export { BeamlineError, InvalidHandleError, InvalidOptionError, ReadOnlyError } from './errors.js'
 export { checkHandle, checkSharedBuffer, type SharedHandle } from './handle.js'
+export { MIN_NODE_VERSION, unsupportedNode } from './node-version.js'
 export { choiceOption, functionOption, integerOption, nameOption, numberOption } from './options.js'
 export {
   loadAfterReads,

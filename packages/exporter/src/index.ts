@@ -1,3 +1,6 @@
+// First: on an unsupported Node, stops with one clear line before any other module is evaluated.
+import '@beamline/core'
+
 export { BeamlineError, InvalidOptionError, ListenError } from './errors.js'
 export { forEachSample, type MetricDef, metric, type SampleSink, SNAPSHOT_METRICS } from './metrics.js'
 export { type OtelInstruments, type OtelInstrumentsOptions, otelInstruments } from './otel-instruments.js'
@@ -9,6 +12,13 @@ export {
   promCollector,
 } from './prom-collector.js'
 export type { RuntimeSnapshot } from './runtime.js'
-export { type Exporter, type ExporterOptions, type ListenOptions, startExporter } from './server.js'
+export {
+  developmentSocketDir,
+  type Exporter,
+  type ExporterOptions,
+  type ListenOptions,
+  SOCKET_DIR,
+  startExporter,
+} from './server.js'
 export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA, type Snapshot } from './snapshot.js'
 export type * from './sources.js'

@@ -1,7 +1,9 @@
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, chmod, lstat, mkdir, unlink } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { connect } from 'node:net'
-import { dirname } from 'node:path'
+import { tmpdir } from 'node:os'
+import { basename, dirname, join } from 'node:path'
 import { InvalidOptionError, integerOption, nameOption, warnOnce } from '@beamline/core'
 import { ListenError } from './errors.js'
 import { acquireRuntimeSampler, releaseRuntimeSampler } from './runtime.js'
@@ -11,7 +13,12 @@ import type { Sources } from './sources.js'
 /** Where the exporter listens. */
 export type ListenOptions =
   | {
-      /** Unix socket path. A stale socket file (no process answering) is removed first. */
+      /**
+       * Unix socket path. A stale socket file (no process answering) is removed first. Under
+       * `/run/beamline` (the sidecar's usual `--discover-dir`), when that directory cannot be created
+       * or written (a developer who is not root: EACCES), the socket goes to `developmentSocketDir()`
+       * instead, with a warning naming it; `exporter.url` tells where.
+       */
       readonly path: string
       /**
        * File mode of the socket. Default `0o600`: only the service's user can connect, so the
@@ -47,6 +54,56 @@ export interface Exporter {
 
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | null)?.code
+}
+
+/** Where services' exporter sockets go in production: the sidecar's usual `--discover-dir`. */
+export const SOCKET_DIR = '/run/beamline'
+
+/**
+ * Where exporter sockets go when `/run/beamline` cannot be written (a developer who is not root):
+ * `$XDG_RUNTIME_DIR/beamline` (per user, e.g. `/run/user/1000/beamline`), or else
+ * `<os temp dir>/beamline-<uid>`, created owner-only.
+ */
+export function developmentSocketDir(env: NodeJS.ProcessEnv = process.env): string {
+  const runtime = env['XDG_RUNTIME_DIR']
+  if (runtime?.startsWith('/')) return join(runtime, 'beamline')
+  return join(tmpdir(), `beamline-${process.getuid?.() ?? 'user'}`)
+}
+
+const NOT_ALLOWED = new Set(['EACCES', 'EPERM', 'EROFS'])
+
+/** Creates the socket's directory and checks that it may be written; the fallback below decides. */
+async function prepareDir(dir: string, mode: number): Promise<void> {
+  await mkdir(dir, { recursive: true, mode })
+  await access(dir, constants.W_OK | constants.X_OK)
+}
+
+/**
+ * The directory for `socketPath`, or for a socket of the same name in the development directory when
+ * `/run/beamline` is not ours to write. In a shared temp dir, a directory someone else created (or
+ * made writable to others) is refused: they could replace our socket.
+ */
+async function socketLocation(socketPath: string): Promise<string> {
+  const dir = dirname(socketPath)
+  try {
+    await prepareDir(dir, 0o755)
+    return socketPath
+  } catch (err) {
+    if (dir !== SOCKET_DIR || !NOT_ALLOWED.has(errno(err) ?? '')) throw err
+    const devDir = developmentSocketDir()
+    await prepareDir(devDir, 0o700)
+    const st = await lstat(devDir)
+    if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0)
+      throw new ListenError(
+        `cannot write ${SOCKET_DIR} (${errno(err)}), and ${devDir} is not a directory of this user's that only it can write`,
+      )
+    const fallback = join(devDir, basename(socketPath))
+    process.emitWarning(
+      `beamline exporter: cannot write ${SOCKET_DIR} (${errno(err)}: not root?); listening on ${fallback} instead, a development location: run the sidecar with --discover-dir ${devDir} (or --target unix:${fallback})`,
+      { type: 'BeamlineWarning', code: 'BEAMLINE_DEVELOPMENT_SOCKET' },
+    )
+    return fallback
+  }
 }
 
 /** Removes `path` if it is a socket nobody answers on; refuses to touch anything else. */
@@ -140,7 +197,7 @@ export async function startExporter(options: ExporterOptions): Promise<Exporter>
     if (typeof listenOpt.path === 'string') {
       socketPath = nameOption('listen.path', listenOpt.path, 4096)
       const mode = integerOption('listen.mode', listenOpt.mode, 0, 0o777, 0o600)
-      await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 })
+      socketPath = await socketLocation(socketPath)
       await clearStaleSocket(socketPath)
       await listen(server, { path: socketPath })
       await chmod(socketPath, mode)

@@ -22,6 +22,14 @@ export const SNAPSHOT_SCHEMA = 'beamline.snapshot/v1'
 export const SNAPSHOT_PATH = '/beamline/v1/snapshot'
 
 /**
+ * A row of `mailboxes.top`. `oldestAgeMs` is null, not 0, for a queue whose items the registry never
+ * saw (an observed queue: its length is sampled, its messages have no enqueue time).
+ */
+export interface SnapshotTopEntry extends Omit<MailboxTopEntry, 'oldestAgeMs'> {
+  readonly oldestAgeMs: number | null
+}
+
+/**
  * The document `GET /beamline/v1/snapshot` returns (docs/snapshot-schema.md). Counters are cumulative
  * since the process started (`startTime` tells a restart apart); gauges are values at `time`.
  */
@@ -39,7 +47,7 @@ export interface Snapshot {
     readonly totals: MailboxGroupStats
     readonly groups: Readonly<Record<string, MailboxGroupStats>>
     readonly longest: { readonly name: string; readonly group: string; readonly length: number } | null
-    readonly top: readonly MailboxTopEntry[]
+    readonly top: readonly SnapshotTopEntry[]
     readonly overflowNames: number
   } | null
   readonly semaphores: readonly SemaphoreStats[]
@@ -181,6 +189,15 @@ function readRegistry(registry: MailboxRegistryLike, topN: number) {
   return { stats: registry.stats(), top: topN > 0 ? registry.top(topN) : [] }
 }
 
+/**
+ * A mailbox's length is what its counters account for (enqueued, less dequeued and dropped); more
+ * waiting than enqueued minus dequeued is a queue whose length is sampled (`registry.observe`), with
+ * zero counters: none of its items has an enqueue time, so its age is unknown rather than 0.
+ */
+function topEntry(m: MailboxTopEntry): SnapshotTopEntry {
+  return m.length > m.enqueued - m.dequeued ? { ...m, oldestAgeMs: null } : m
+}
+
 function readMailboxes(sources: Sources, topN: number): Snapshot['mailboxes'] {
   const registry = sources.registry
   if (!registry) return null
@@ -203,7 +220,7 @@ function readMailboxes(sources: Sources, topN: number): Snapshot['mailboxes'] {
         },
         groups,
         longest: s.longest,
-        top,
+        top: top.map(topEntry),
         overflowNames: typeof s.overflowNames === 'number' ? s.overflowNames : 0,
       }
     },

@@ -59,7 +59,10 @@ export interface MailboxTopEntry {
   readonly dequeued: number
   readonly rejected: number
   readonly dropped: DropCounts
-  /** Age of the oldest waiting message in milliseconds (0 when empty). */
+  /**
+   * Age of the oldest waiting message in milliseconds (0 when empty). The snapshot serves null instead
+   * for a row whose length exceeds `enqueued - dequeued` (an observed queue: sampled, not counted).
+   */
   readonly oldestAgeMs: number
 }
 

@@ -151,6 +151,27 @@ describe('startExporter', () => {
     }
   })
 
+  it('serves an observed queue with no age (null), and a mailbox with the age of its oldest item', async () => {
+    const registry = new MailboxRegistry({ capacity: 8 })
+    const observed = registry.observe('ws:outbound', () => 173, { group: 'sockets' })
+    const mailbox = registry.mailbox<number>('jobs', { group: 'jobs' })
+    mailbox.push(1)
+    const exporter = await startExporter({ service: 's', registry, listen: { port: 0 } })
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const { text } = await get(exporter.url)
+      const top = (JSON.parse(text) as Snapshot).mailboxes!.top
+      const row = (name: string) => top.find((m) => m.name === name)!
+      assert.equal(row('ws:outbound').length, 173)
+      assert.equal(row('ws:outbound').oldestAgeMs, null)
+      assert.equal(row('jobs').length, 1)
+      assert.ok(row('jobs').oldestAgeMs! > 0, `jobs: ${row('jobs').oldestAgeMs}`)
+    } finally {
+      observed.close()
+      await exporter.close()
+    }
+  })
+
   it('leaves out a source that throws, warns once, and keeps serving the others', async () => {
     const warnings: string[] = []
     const onWarning = (w: Error) => warnings.push(w.message)

@@ -1,3 +1,6 @@
+// First: on an unsupported Node, stops with one clear line before any other module is evaluated.
+import '@beamline/core'
+
 export type { BatchHandler, ConsumeOptions, Consumer } from './consumer.js'
 export { BeamlineError, InvalidHandleError, InvalidOptionError, MailboxClosedError } from './errors.js'
 export { Lanes, type LanesOptions, type LanesStats, MAX_LANES } from './lanes.js'

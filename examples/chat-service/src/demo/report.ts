@@ -1,24 +1,42 @@
 /**
  * The self-contained HTML report: uPlot (JS and CSS) and the data are inlined, so the file opens
- * from disk with no network.
+ * from disk with no network. One run, or two (`--compare`: with and without protection) side by side,
+ * each chart of one run next to the same chart of the other, on the same y-scale.
  */
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { CLIENT_TIMEOUT_MS, type Phase } from './scenario.js'
-import { ms, type PhaseSummary, type Row } from './summary.js'
+import { ms, type PhaseSummary, RECOVERY, type Row } from './summary.js'
+
+/** One scenario's measurements. */
+export interface ReportRun {
+  protect: boolean
+  rows: Row[]
+  summaries: PhaseSummary[]
+}
 
 export interface ReportData {
-  protect: boolean
   startedAt: string
   durationS: number
   capacityRps: number
   dbQueryMs: number
   machine: string
   phases: Phase[]
-  rows: Row[]
-  summaries: PhaseSummary[]
+  /** In the order they ran: one, or with then without protection. */
+  runs: ReportRun[]
   interrupted: boolean
 }
+
+const modeOf = (run: ReportRun) => (run.protect ? 'with beamline' : 'without protection')
+
+/** The charts, in order: id, title; `wide` spans the row in a report of one run. */
+const CHARTS = [
+  { id: 'rate', title: 'Requests per second', wide: true },
+  { id: 'lat', title: 'Latency of admitted requests (ms, log scale)', wide: false },
+  { id: 'queue', title: 'Messages queued (all mailboxes, lanes, outbound queues)', wide: false },
+  { id: 'pressure', title: 'Pressure level (0 ok · 1 throttle · 2 shed) and score', wide: false },
+  { id: 'db', title: 'Database pool semaphore', wide: false },
+] as const
 
 const require = createRequire(import.meta.url)
 const asset = (file: string) => readFileSync(require.resolve(`uplot/dist/${file}`), 'utf8')
@@ -26,10 +44,8 @@ const esc = (s: string) =>
   s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
 const rps = (v: number) => Math.round(v).toLocaleString('en-US')
 
-export function renderReport(data: ReportData): string {
-  const unfinished = data.summaries.reduce((a, s) => a + s.unfinished, 0)
-  const mode = data.protect ? 'with beamline' : 'without protection'
-  const table = data.summaries
+function phaseTable(run: ReportRun): string {
+  return run.summaries
     .map(
       (s) => `<tr class="ph-${s.name}">
   <td><span class="dot"></span>${esc(s.name)}<div class="what">${esc(s.what)}, ${s.seconds} s</div></td>
@@ -39,11 +55,36 @@ export function renderReport(data: ReportData): string {
   <td class="outcome">${esc(s.outcome)}</td></tr>`,
     )
     .join('\n')
+}
+
+export function renderReport(data: ReportData): string {
+  const compare = data.runs.length > 1
+  const unfinished = data.runs.reduce((a, r) => a + r.summaries.reduce((b, s) => b + s.unfinished, 0), 0)
+  const mode = data.runs.map(modeOf).join(' vs ')
+  const badges = data.runs
+    .map((r) => `<span class="badge ${r.protect ? 'on' : 'off'}">${esc(modeOf(r))}</span>`)
+    .join(compare ? ' <span class="vs">vs</span> ' : '')
+  const tables = data.runs
+    .map(
+      (run) => `${compare ? `<h3 class="run">${esc(modeOf(run))}</h3>\n` : ''}<table>
+<thead><tr><th>phase</th><th>offered /s</th><th>admitted /s</th><th>shed /s</th><th>failed /s</th><th>p50</th><th>p99</th><th>max queued</th><th>pressure</th><th class="outcome">outcome</th></tr></thead>
+<tbody>
+${phaseTable(run)}
+</tbody></table>`,
+    )
+    .join('\n')
+  // Side by side: each chart of the first run, then the same chart of the second, in one grid row.
+  const charts = CHARTS.flatMap((c) =>
+    data.runs.map(
+      (run, i) =>
+        `<div class="chart${!compare && c.wide ? ' wide' : ''}"><h3>${esc(c.title)}${compare ? ` — ${esc(modeOf(run))}` : ''}</h3><div id="c-${c.id}-${i}"></div></div>`,
+    ),
+  ).join('\n')
   // JSON inside <script>: `<` escaped so that no string can close the element.
-  const json = JSON.stringify({ rows: data.rows, phases: data.phases, protect: data.protect }).replace(
-    /</g,
-    '\\u003c',
-  )
+  const json = JSON.stringify({
+    phases: data.phases,
+    runs: data.runs.map((r) => ({ protect: r.protect, rows: r.rows })),
+  }).replace(/</g, '\\u003c')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -73,24 +114,18 @@ ${['warm-up', 'normal', 'burst', 'slowdown', 'recovery'].map((p) => `.ph-${p} .d
 .chart h3 { margin: 0 8px 4px; font-size: 13px }
 .chart.wide { grid-column: 1 / -1 }
 .note { color: var(--muted); font-size: 12px; margin-top: 8px }
+h3.run { font-size: 14px; margin: 14px 0 4px }
+.vs { color: var(--muted); font-size: 14px; vertical-align: 3px; margin-left: 8px }
 </style></head>
 <body><main>
-<h1>beamline demo: an overload incident, replayed <span class="badge ${data.protect ? 'on' : 'off'}">${esc(mode)}</span></h1>
+<h1>beamline demo: an overload incident, replayed ${badges}</h1>
 <div class="meta">${esc(data.startedAt)} · ${data.durationS} s · capacity ≈ ${data.capacityRps} messages/s (8 db connections × 2 queries of ${data.dbQueryMs} ms; twice that when the protected service skips the optional query under pressure) · ${esc(data.machine)}${data.interrupted ? ' · <b>interrupted</b>' : ''}</div>
 <h2>Phases</h2>
-<table>
-<thead><tr><th>phase</th><th>offered /s</th><th>admitted /s</th><th>shed /s</th><th>failed /s</th><th>p50</th><th>p99</th><th>max queued</th><th>pressure</th><th class="outcome">outcome</th></tr></thead>
-<tbody>
-${table}
-</tbody></table>
-<div class="note">Requests count in the phase they were sent in. admitted = 2xx; shed = refused by the service with 503; failed = other errors and client timeouts (${(CLIENT_TIMEOUT_MS / 1000).toFixed(0)} s)${unfinished > 0 ? `, including ${unfinished} requests still unanswered when the run ended` : ''}. Latency is measured from the scheduled send time of an open-loop client, so waiting in the client counts.</div>
+${tables}
+<div class="note">Requests count in the phase they were sent in. admitted = 2xx; shed = refused by the service with 503; failed = other errors and client timeouts (${(CLIENT_TIMEOUT_MS / 1000).toFixed(0)} s)${unfinished > 0 ? `, including ${unfinished} requests still unanswered when the run ended` : ''}. Latency is measured from the scheduled send time of an open-loop client, so waiting in the client counts. Recovery: ${esc(RECOVERY)}.${compare ? ' Each pair of charts shares its y-scale.' : ''}</div>
 <h2>Timeline</h2>
 <div class="charts">
-<div class="chart wide"><h3>Requests per second</h3><div id="c-rate"></div></div>
-<div class="chart"><h3>Latency of admitted requests (ms, log scale)</h3><div id="c-lat"></div></div>
-<div class="chart"><h3>Messages queued (all mailboxes, lanes, outbound queues)</h3><div id="c-queue"></div></div>
-<div class="chart"><h3>Pressure level (0 ok · 1 throttle · 2 shed) and score</h3><div id="c-pressure"></div></div>
-<div class="chart"><h3>Database pool semaphore</h3><div id="c-db"></div></div>
+${charts}
 </div>
 </main>
 <script id="demo-data" type="application/json">${json}</script>
@@ -98,9 +133,6 @@ ${table}
 <script>
 (() => {
   const data = JSON.parse(document.getElementById('demo-data').textContent)
-  const rows = data.rows
-  const t = rows.map((r) => r.t)
-  const col = (k) => rows.map((r) => r[k])
   const css = getComputedStyle(document.documentElement)
   // Phase bands behind every chart, labelled once at the top.
   const bands = []
@@ -125,45 +157,63 @@ ${table}
     },
   }
   const charts = []
-  const make = (id, series, opts = {}) => {
-    const el = document.getElementById(id)
-    const wide = el.parentElement.classList.contains('wide')
-    const size = () => ({ width: el.parentElement.clientWidth - 24, height: wide ? 250 : 210 })
-    const u = new uPlot({
-      ...size(),
-      plugins: [phaseBands],
-      scales: { x: { time: false }, ...(opts.scales || {}) },
-      axes: [{ label: 'seconds', size: 34, labelSize: 16 }, { size: 62, ...(opts.y || {}) }],
-      legend: { live: false },
-      cursor: { points: { size: 6 } },
-      series: [{ label: 's' }, ...series.map((s) => ({ width: 2, spanGaps: false, points: { show: false }, ...s }))],
-    }, [t, ...series.map((s) => s.data)], el)
-    charts.push([u, size])
+  // The highest value of \`keys\` in every run: one y-scale for the runs compared.
+  const top = (keys) => Math.max(1, ...data.runs.flatMap((run) => run.rows.flatMap((r) => keys.map((k) => r[k] ?? 0))))
+  const lowest = (keys) => Math.min(top(keys), ...data.runs.flatMap((run) => run.rows.flatMap((r) => keys.map((k) => r[k]).filter((v) => v > 0))))
+  const shared = {
+    rate: [0, top(['offered', 'admitted', 'shed', 'failed']) * 1.05],
+    // Whole decades, so that the log scale's ticks are 10, 100, 1 000 ms.
+    lat: [10 ** Math.floor(Math.log10(Math.max(1, lowest(['p50', 'p99'])))), 10 ** Math.ceil(Math.log10(top(['p50', 'p99'])))],
+    queue: [0, top(['queued', 'longest']) * 1.05],
+    pressure: [0, 2.2],
+    db: [0, top(['dbInUse', 'dbWaiting', 'dbMax']) * 1.05],
   }
   const stepped = uPlot.paths.stepped({ align: 1 })
-  make('c-rate', [
-    { label: 'offered', stroke: '#475467', dash: [6, 4], data: col('offered') },
-    { label: 'admitted (2xx)', stroke: '#12b76a', fill: '#12b76a22', data: col('admitted') },
-    { label: 'shed (503)', stroke: '#f79009', data: col('shed') },
-    { label: 'failed / timed out', stroke: '#d92d20', data: col('failed') },
-  ])
-  make('c-lat', [
-    { label: 'p50', stroke: '#2e90fa', data: col('p50') },
-    { label: 'p99', stroke: '#7a5af8', data: col('p99') },
-  ], { scales: { y: { distr: 3 } } })
-  make('c-queue', [
-    { label: 'queued', stroke: '#0e9384', fill: '#0e938422', data: col('queued') },
-    { label: 'longest queue', stroke: '#dd2590', data: col('longest') },
-  ])
-  make('c-pressure', [
-    { label: 'level', stroke: '#d92d20', fill: '#d92d2018', paths: stepped, data: col('level') },
-    { label: 'score', stroke: '#f79009', width: 1, data: col('score') },
-  ], { scales: { y: { range: [0, 2.2] } }, y: { splits: () => [0, 1, 2] } })
-  make('c-db', [
-    { label: 'connections in use', stroke: '#2e90fa', fill: '#2e90fa22', paths: stepped, data: col('dbInUse') },
-    { label: 'waiting', stroke: '#f04438', data: col('dbWaiting') },
-    { label: 'pool size', stroke: '#98a2b3', dash: [4, 4], width: 1, data: col('dbMax') },
-  ])
+  data.runs.forEach((run, i) => {
+    const rows = run.rows
+    const t = rows.map((r) => r.t)
+    const col = (k) => rows.map((r) => r[k])
+    const make = (id, series, opts = {}) => {
+      const el = document.getElementById('c-' + id + '-' + i)
+      const wide = el.parentElement.classList.contains('wide')
+      const size = () => ({ width: el.parentElement.clientWidth - 24, height: wide ? 250 : 210 })
+      const u = new uPlot({
+        ...size(),
+        plugins: [phaseBands],
+        // The y-range drawn, on the element: what the runs compared share, for a reader and the tests.
+        hooks: { draw: [(u) => { el.dataset.yRange = u.scales.y.min + ' ' + u.scales.y.max }] },
+        scales: { x: { time: false }, y: { range: shared[id], ...(opts.y_scale || {}) } },
+        axes: [{ label: 'seconds', size: 34, labelSize: 16 }, { size: 62, ...(opts.y || {}) }],
+        legend: { live: false },
+        cursor: { points: { size: 6 } },
+        series: [{ label: 's' }, ...series.map((s) => ({ width: 2, spanGaps: false, points: { show: false }, ...s }))],
+      }, [t, ...series.map((s) => s.data)], el)
+      charts.push([u, size])
+    }
+    make('rate', [
+      { label: 'offered', stroke: '#475467', dash: [6, 4], data: col('offered') },
+      { label: 'admitted (2xx)', stroke: '#12b76a', fill: '#12b76a22', data: col('admitted') },
+      { label: 'shed (503)', stroke: '#f79009', data: col('shed') },
+      { label: 'failed / timed out', stroke: '#d92d20', data: col('failed') },
+    ])
+    make('lat', [
+      { label: 'p50', stroke: '#2e90fa', data: col('p50') },
+      { label: 'p99', stroke: '#7a5af8', data: col('p99') },
+    ], { y_scale: { distr: 3 } })
+    make('queue', [
+      { label: 'queued', stroke: '#0e9384', fill: '#0e938422', data: col('queued') },
+      { label: 'longest queue', stroke: '#dd2590', data: col('longest') },
+    ])
+    make('pressure', [
+      { label: 'level', stroke: '#d92d20', fill: '#d92d2018', paths: stepped, data: col('level') },
+      { label: 'score', stroke: '#f79009', width: 1, data: col('score') },
+    ], { y: { splits: () => [0, 1, 2] } })
+    make('db', [
+      { label: 'connections in use', stroke: '#2e90fa', fill: '#2e90fa22', paths: stepped, data: col('dbInUse') },
+      { label: 'waiting', stroke: '#f04438', data: col('dbWaiting') },
+      { label: 'pool size', stroke: '#98a2b3', dash: [4, 4], width: 1, data: col('dbMax') },
+    ])
+  })
   addEventListener('resize', () => { for (const [u, size] of charts) u.setSize(size()) })
 })()
 </script>
