@@ -189,13 +189,9 @@ function readRegistry(registry: MailboxRegistryLike, topN: number) {
   return { stats: registry.stats(), top: topN > 0 ? registry.top(topN) : [] }
 }
 
-/**
- * A mailbox's length is what its counters account for (enqueued, less dequeued and dropped); more
- * waiting than enqueued minus dequeued is a queue whose length is sampled (`registry.observe`), with
- * zero counters: none of its items has an enqueue time, so its age is unknown rather than 0.
- */
-function topEntry(m: MailboxTopEntry): SnapshotTopEntry {
-  return m.length > m.enqueued - m.dequeued ? { ...m, oldestAgeMs: null } : m
+/** The registry's row as the snapshot serves it: an observed queue's age is unknown, not 0. */
+function topEntry({ observed, ...m }: MailboxTopEntry): SnapshotTopEntry {
+  return observed ? { ...m, oldestAgeMs: null } : m
 }
 
 function readMailboxes(sources: Sources, topN: number): Snapshot['mailboxes'] {

@@ -59,11 +59,10 @@ export interface MailboxTopEntry {
   readonly dequeued: number
   readonly rejected: number
   readonly dropped: DropCounts
-  /**
-   * Age of the oldest waiting message in milliseconds (0 when empty). The snapshot serves null instead
-   * for a row whose length exceeds `enqueued - dequeued` (an observed queue: sampled, not counted).
-   */
+  /** Age of the oldest waiting message in milliseconds (0 when empty). */
   readonly oldestAgeMs: number
+  /** A sampled queue (`registry.observe`), whose items have no age: the snapshot serves null. */
+  readonly observed?: boolean
 }
 
 /** A mailbox registry (@beamline/mailbox). */

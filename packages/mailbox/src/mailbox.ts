@@ -98,8 +98,13 @@ export interface MailboxStats {
   /** Pushes refused because the mailbox was full (`'reject'`); never enqueued. */
   rejected: number
   dropped: DropCounts
-  /** Milliseconds the oldest queued item has waited; 0 when empty. */
+  /** Milliseconds the oldest queued item has waited; 0 when empty, and 0 for an observed queue. */
   oldestAgeMs: number
+  /**
+   * A queue sampled by `registry.observe()`: its length is a sample, its counters are 0 and its items
+   * have no enqueue time, so `oldestAgeMs` means nothing. False for a mailbox.
+   */
+  observed: boolean
 }
 
 /** Validated mailbox settings, shared by registry.mailbox() and registry.lanes(). */
@@ -378,6 +383,7 @@ export class Mailbox<T> implements AsyncIterable<T> {
       dequeued: counters[AT_DEQUEUED] ?? 0,
       rejected: counters[AT_REJECTED] ?? 0,
       dropped: { overflow: counters[AT_OVERFLOW] ?? 0, expired: counters[AT_EXPIRED] ?? 0, abandoned: 0 },
+      observed: false,
       oldestAgeMs: len === 0 ? 0 : Math.max(0, preciseNow() - this.#headTime),
     }
   }

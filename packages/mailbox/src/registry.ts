@@ -555,6 +555,7 @@ export class MailboxRegistry {
         dropped: { overflow: overflowed, expired, abandoned: 0 },
         // HEAD_TS is stale in an empty mailbox, and 0 in an observed queue's slot.
         oldestAgeMs: length === 0 || headTs === 0 ? 0 : Math.max(0, now - headTs),
+        observed: state === OBSERVED,
       }
       const name = table.slotName(slot)
       // Folded or re-claimed while read: its fields may belong to another occupancy.

@@ -232,6 +232,13 @@ test('observe(): sampled now and on a timer, visible in stats and top, throwing 
     assert.equal(row!.name, 'socket:client')
     assert.equal(row!.enqueued, 0)
     assert.equal(row!.peak, 42)
+    assert.equal(row!.observed, true)
+    const mb = r.mailbox<number>('jobs', { group: 'jobs' })
+    mb.push(1)
+    assert.equal(r.top(2).find((m) => m.name === 'jobs')!.observed, false)
+    assert.equal(mb.stats().observed, false)
+    mb.close()
+    mb.shift()
     fail = true
     await sleep(60)
     assert.equal(r.stats().byGroup['sockets']!.queued, 42, 'keeps the last good value')
