@@ -133,7 +133,8 @@ test('producers terminated at random points while sending big frames: nothing to
 test('regression: a dead record that fills the ring to the last byte ends the drain, the first frame is not read twice', async () => {
   // 512 units: three frames of 166 units, then the dying thread's 14-unit reservation ends at HEAD's place.
   const ch = new Channel({ name: 'full-lap', capacityBytes: 4096 })
-  for (let sequence = 0; sequence < 3; sequence++) assert.equal(ch.trySend(makeFrame(0, sequence, 1320)), true)
+  for (let sequence = 0; sequence < 3; sequence++)
+    assert.equal(ch.trySend(makeFrame(0, sequence, 1320)), true)
   const worker = dying(ch, 1, 'terminate', 0)
   await once(worker, 'message')
   assert.equal(ch.stats().usedBytes, 4096)
