@@ -2,6 +2,17 @@ export { BeamlineError, InvalidHandleError, InvalidOptionError, ReadOnlyError } 
 export { checkHandle, checkSharedBuffer, type SharedHandle } from './handle.js'
 export { choiceOption, functionOption, integerOption, nameOption, numberOption } from './options.js'
 export {
+  acquireRuntimeSampler,
+  type EventLoopDelay,
+  type EventLoopWindow,
+  type GcTotal,
+  type HeapSpace,
+  RUNTIME_WINDOW_MS,
+  type RuntimeParts,
+  type RuntimeSampler,
+  runtimeSamplerRefs,
+} from './runtime-sampler.js'
+export {
   loadAfterReads,
   type SeqWords,
   seqReadBegin,
