@@ -169,13 +169,53 @@ export const SNAPSHOT_METRICS = {
     ['beamline.pressure.score', '1'],
     'Pressure score: the highest signal value relative to its thresholds.',
   ),
-  pressureSignal: metric(
-    'beamline_pressure_signal',
+  pressureQueuedMessages: metric(
+    'beamline_pressure_queued_messages',
     g,
-    ['signal'],
-    '',
-    ['beamline.pressure.signal', '1'],
-    'Current value of each pressure signal, in the unit of that signal.',
+    [],
+    'messages',
+    ['beamline.pressure.queued_messages', '{message}'],
+    'Pressure signal queuedMessages: messages waiting in every mailbox of the registry, at the last sample.',
+  ),
+  pressureLongestQueue: metric(
+    'beamline_pressure_longest_queue_messages',
+    g,
+    [],
+    'messages',
+    ['beamline.pressure.longest_queue_messages', '{message}'],
+    'Pressure signal longestQueue: length of the longest mailbox, at the last sample.',
+  ),
+  pressureGc: metric(
+    'beamline_pressure_gc_ratio',
+    g,
+    [],
+    'ratio',
+    ['beamline.pressure.gc', '1'],
+    "Pressure signal gcFraction: fraction of wall time spent in GC over the monitor's windowMs.",
+  ),
+  pressureEventLoopDelayP99: metric(
+    'beamline_pressure_event_loop_delay_p99_seconds',
+    g,
+    [],
+    'seconds',
+    ['beamline.pressure.event_loop.delay.p99', 's'],
+    "Pressure signal eventLoopDelayP99Ms, in seconds: the largest event-loop delay p99 over the monitor's windowMs.",
+  ),
+  pressureEventLoopUtilization: metric(
+    'beamline_pressure_event_loop_utilization_ratio',
+    g,
+    [],
+    'ratio',
+    ['beamline.pressure.event_loop.utilization', '1'],
+    "Pressure signal eventLoopUtilization: fraction of the monitor's windowMs the event loop was busy.",
+  ),
+  pressureHeapUsed: metric(
+    'beamline_pressure_heap_used_ratio',
+    g,
+    [],
+    'ratio',
+    ['beamline.pressure.heap.used', '1'],
+    'Pressure signal heapUsedRatio: V8 used heap over the heap size limit, at the last sample.',
   ),
   shed: metric(
     'beamline_shed_total',
@@ -433,6 +473,19 @@ function unique(sink: SampleSink, onDuplicate: SampleSink | undefined): SampleSi
 const M = SNAPSHOT_METRICS
 
 /**
+ * The metric of each PressureMonitor signal, one unit per metric, and the factor from the signal's
+ * unit to the metric's base unit. Signals not listed here (from a newer monitor) stay in the JSON only.
+ */
+const PRESSURE_SIGNALS: ReadonlyMap<string, { readonly def: MetricDef; readonly scale: number }> = new Map([
+  ['queuedMessages', { def: M.pressureQueuedMessages, scale: 1 }],
+  ['longestQueue', { def: M.pressureLongestQueue, scale: 1 }],
+  ['gcFraction', { def: M.pressureGc, scale: 1 }],
+  ['eventLoopDelayP99Ms', { def: M.pressureEventLoopDelayP99, scale: 1e-3 }],
+  ['eventLoopUtilization', { def: M.pressureEventLoopUtilization, scale: 1 }],
+  ['heapUsedRatio', { def: M.pressureHeapUsed, scale: 1 }],
+])
+
+/**
  * Walks a snapshot and passes every sample of `SNAPSHOT_METRICS` to `sink`, each series once (a
  * repeated one goes to `onDuplicate`): the one translation from snapshot to metrics, used by the
  * in-process collectors and by the sidecar alike. Per-mailbox names never become labels
@@ -469,7 +522,10 @@ export function forEachSample(s: Snapshot, sink: SampleSink, onDuplicate?: Sampl
   if (p) {
     emit(M.pressureLevel, [], p.level)
     emit(M.pressureScore, [], p.score)
-    for (const [signal, value] of Object.entries(p.signals)) emit(M.pressureSignal, [signal], value)
+    for (const [signal, value] of Object.entries(p.signals)) {
+      const known = PRESSURE_SIGNALS.get(signal)
+      if (known) emit(known.def, [], value * known.scale)
+    }
     for (const shed of p.shed) emit(M.shed, [shed.reason, shed.route], shed.count)
   }
   for (const [ring, r] of Object.entries(s.rings)) {

@@ -17,9 +17,10 @@ class TestReader extends MetricReader {
 const pressure = {
   level: 1,
   score: 1.5,
-  reasons: [{ signal: 'eventLoopDelay', value: 0.12, throttle: 0.1, shed: 0.2, level: 1 }],
-  signals: () => ({ eventLoopDelay: 0.12, queue: 40 }),
-  shedStats: () => [{ route: 'POST /msg', reason: 'queue', count: 7 }],
+  reasons: [{ signal: 'eventLoopDelayP99Ms', value: 120, throttle: 100, shed: 200, level: 1 }],
+  // A signal the catalogue does not know (a newer monitor's) stays in the JSON only.
+  signals: () => ({ eventLoopDelayP99Ms: 120, queuedMessages: 40, gcFraction: 0.25, newerSignal: 3 }),
+  shedStats: () => [{ route: 'POST /msg', reason: 'queuedMessages', count: 7 }],
 }
 
 describe('promCollector', () => {
@@ -33,8 +34,12 @@ describe('promCollector', () => {
     assert.match(text, /^beamline_semaphore_in_use\{semaphore="db"\} 2$/m)
     assert.match(text, /^beamline_semaphore_acquired_total\{semaphore="db"\} 2$/m)
     assert.match(text, /^beamline_pressure_level 1$/m)
-    assert.match(text, /^beamline_pressure_signal\{signal="queue"\} 40$/m)
-    assert.match(text, /^beamline_shed_total\{reason="queue",route="POST \/msg"\} 7$/m)
+    // One metric per signal, in base units: the monitor's milliseconds are exported as seconds.
+    assert.match(text, /^beamline_pressure_event_loop_delay_p99_seconds 0\.12$/m)
+    assert.match(text, /^beamline_pressure_queued_messages 40$/m)
+    assert.match(text, /^beamline_pressure_gc_ratio 0\.25$/m)
+    assert.doesNotMatch(text, /beamline_pressure_signal|newerSignal/)
+    assert.match(text, /^beamline_shed_total\{reason="queuedMessages",route="POST \/msg"\} 7$/m)
     assert.match(text, /^beamline_nodejs_eventloop_delay_p99_seconds \d/m)
     sem.release()
     await new Promise((r) => setImmediate(r))
