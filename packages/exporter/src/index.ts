@@ -8,7 +8,22 @@ export {
   type PromValue,
   promCollector,
 } from './prom-collector.js'
-export type { RuntimeSnapshot } from './runtime.js'
 export { type Exporter, type ExporterOptions, type ListenOptions, startExporter } from './server.js'
-export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA, type Snapshot } from './snapshot.js'
+export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
+// Types only: the schema module itself (TypeBox) is for the sidecar, `@beamline/exporter/schema`.
+export type {
+  BulkheadRow,
+  MailboxGroup,
+  MailboxTopRow,
+  PressureReasonRow,
+  RuntimeSnapshot,
+  SemaphoreRow,
+  ShedCountRow,
+  Snapshot,
+  SnapshotMailboxes,
+  SnapshotPressure,
+  SnapshotRing,
+  SnapshotUndici,
+  ThrottleRow,
+} from './snapshot-schema.js'
 export type * from './sources.js'

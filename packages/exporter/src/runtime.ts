@@ -1,42 +1,11 @@
 import { acquireRuntimeSampler as acquireCore, type RuntimeSampler as CoreSampler } from '@beamline/core'
+import type { RuntimeSnapshot } from './snapshot-schema.js'
 
 /**
- * Runtime signals of the thread that serves the snapshot, named after the OpenTelemetry semantic
- * conventions for Node.js and V8 (`nodejs.eventloop.delay.*`, `nodejs.eventloop.utilization`,
- * `v8js.gc.duration`, `v8js.memory.heap.*`). Delay and utilization describe the last complete window
- * (one second), so every reader sees the same numbers however often it asks; GC time is cumulative, so
- * the sidecar can turn it into a rate. Read from the thread's one runtime sampler (@beamline/core),
- * which the pressure monitor shares.
+ * The exporter's hold on the thread's one runtime sampler (@beamline/core, shared with the pressure
+ * monitor), read as the snapshot's `runtime` section: delay and utilization of the last complete
+ * one-second window, cumulative GC, heap spaces and RSS now.
  */
-export interface RuntimeSnapshot {
-  /** Length of the window the delay and utilization describe, in seconds. */
-  readonly windowSeconds: number
-  /** `nodejs.eventloop.delay.*`, in seconds. */
-  readonly eventLoopDelay: {
-    readonly min: number
-    readonly max: number
-    readonly mean: number
-    readonly stddev: number
-    readonly p50: number
-    readonly p90: number
-    readonly p99: number
-  }
-  /** `nodejs.eventloop.utilization`: fraction of the window the loop was busy, 0 to 1. */
-  readonly eventLoopUtilization: number
-  /** `v8js.gc.duration` by `v8js.gc.type` (major, minor, incremental, weakcb), cumulative. */
-  readonly gc: Readonly<Record<string, { readonly count: number; readonly seconds: number }>>
-  /** `v8js.memory.heap.*` by `v8js.heap.space.name`, in bytes. */
-  readonly heapSpaces: Readonly<
-    Record<
-      string,
-      { readonly used: number; readonly limit: number; readonly available: number; readonly physical: number }
-    >
-  >
-  /** `process.memory.usage`: resident set size in bytes. */
-  readonly rssBytes: number
-}
-
-/** The exporter's hold on the thread's runtime sampler, read as the snapshot's `runtime` section. */
 export class RuntimeSampler {
   constructor(private readonly sampler: CoreSampler) {}
 

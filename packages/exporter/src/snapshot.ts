@@ -1,64 +1,13 @@
 import { hostname } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { warnOnce } from '@beamline/core'
-import type { RuntimeSampler, RuntimeSnapshot } from './runtime.js'
-import type {
-  BulkheadStats,
-  DropCounts,
-  MailboxGroupStats,
-  MailboxRegistryLike,
-  MailboxTopEntry,
-  PressureReason,
-  SemaphoreLike,
-  SemaphoreStats,
-  ShedCount,
-  Sources,
-  ThrottleStats,
-} from './sources.js'
+import type { RuntimeSampler } from './runtime.js'
+import { MAX_LIST, MAX_NAME, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
+import type { DropCounts, MailboxGroup, SemaphoreRow, Snapshot } from './snapshot-schema.js'
+import type { MailboxRegistryLike, SemaphoreLike, Sources } from './sources.js'
 
-/** `schema` of every snapshot this version writes; a reader refuses other major versions. */
-export const SNAPSHOT_SCHEMA = 'beamline.snapshot/v1'
-/** Path the exporter serves the snapshot on. */
-export const SNAPSHOT_PATH = '/beamline/v1/snapshot'
-
-/**
- * The document `GET /beamline/v1/snapshot` returns (docs/snapshot-schema.md). Counters are cumulative
- * since the process started (`startTime` tells a restart apart); gauges are values at `time`.
- */
-export interface Snapshot {
-  readonly schema: typeof SNAPSHOT_SCHEMA
-  readonly service: string
-  /** Identifies the process among the service's replicas; `hostname:pid` unless configured. */
-  readonly instance: string
-  readonly pid: number
-  /** When the process started, milliseconds since the epoch. */
-  readonly startTime: number
-  /** When the snapshot was taken, milliseconds since the epoch. */
-  readonly time: number
-  readonly mailboxes: {
-    readonly totals: MailboxGroupStats
-    readonly groups: Readonly<Record<string, MailboxGroupStats>>
-    readonly longest: { readonly name: string; readonly group: string; readonly length: number } | null
-    readonly top: readonly MailboxTopEntry[]
-    readonly overflowNames: number
-  } | null
-  readonly semaphores: readonly SemaphoreStats[]
-  readonly pressure: {
-    readonly level: number
-    readonly score: number
-    readonly reasons: readonly PressureReason[]
-    readonly signals: Readonly<Record<string, number>>
-    readonly shed: readonly ShedCount[]
-  } | null
-  readonly rings: Readonly<
-    Record<string, { readonly version: number; readonly nodes: number; readonly weight: number }>
-  >
-  readonly undici: {
-    readonly bulkheads: readonly BulkheadStats[]
-    readonly throttles: readonly ThrottleStats[]
-  }
-  readonly runtime: RuntimeSnapshot
-}
+export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
+export type { Snapshot } from './snapshot-schema.js'
 
 export interface SnapshotIdentity {
   readonly service: string
@@ -84,10 +33,6 @@ function guarded<T>(what: string, read: () => T, fallback: T): T {
     return fallback
   }
 }
-
-/** The schema's bounds (sidecar/schema/snapshot-v1.schema.json): a snapshot past them is refused whole. */
-const MAX_LIST = 10_000
-const MAX_NAME = 1024
 
 /**
  * One row per key, within the schema: keys cut to MAX_NAME, rows of one key (several bulkheads or
@@ -129,7 +74,7 @@ function merged<T extends { readonly key: string }>(
 }
 
 /**
- * A counter kept in a 32-bit word of shared memory (`SemaphoreStats.reclaimed`), widened: each read
+ * A counter kept in a 32-bit word of shared memory (`SemaphoreRow.reclaimed`), widened: each read
  * adds the increase since the previous read modulo 2^32, so it goes on past 2^31 (where an Int32 turns
  * negative) and 2^32, provided fewer than 2^32 increments happen between two reads. A value of 2^32 or
  * more comes from a source that is already wide and is passed through.
@@ -149,7 +94,7 @@ class Widened {
 /** Per semaphore object, shared by every exporter and collector of the thread that reads it. */
 const reclaimed = new WeakMap<object, Widened>()
 
-function readSemaphore(source: SemaphoreLike): SemaphoreStats {
+function readSemaphore(source: SemaphoreLike): SemaphoreRow {
   const s = source.stats()
   let widened = reclaimed.get(source)
   if (widened === undefined) reclaimed.set(source, (widened = new Widened()))
@@ -188,7 +133,7 @@ function readMailboxes(sources: Sources, topN: number): Snapshot['mailboxes'] {
     'mailbox registry',
     () => {
       const { stats: s, top } = readRegistry(registry, topN)
-      const groups: Record<string, MailboxGroupStats> = {}
+      const groups: Record<string, MailboxGroup> = {}
       for (const [name, g] of Object.entries(s.byGroup)) groups[name] = { ...g, dropped: drops(g.dropped) }
       return {
         totals: {
