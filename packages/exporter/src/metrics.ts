@@ -1,4 +1,4 @@
-import type { Snapshot } from './snapshot.js'
+import type { Snapshot } from './snapshot-schema.js'
 
 /**
  * One metric of the catalogue. `name` is the Prometheus name (base units, counters end in `_total`);
@@ -486,12 +486,19 @@ const PRESSURE_SIGNALS: ReadonlyMap<string, { readonly def: MetricDef; readonly 
 ])
 
 /**
- * Walks a snapshot and passes every sample of `SNAPSHOT_METRICS` to `sink`, each series once (a
- * repeated one goes to `onDuplicate`): the one translation from snapshot to metrics, used by the
- * in-process collectors and by the sidecar alike. Per-mailbox names never become labels
- * (cardinality); the top-N list stays in the JSON.
+ * What samples are read from: a whole snapshot (the sidecar), or the sections the in-process
+ * collectors read straight from the sources, with the runtime only when they export it.
  */
-export function forEachSample(s: Snapshot, sink: SampleSink, onDuplicate?: SampleSink): void {
+export type SampleSections = Pick<Snapshot, 'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici'> &
+  Partial<Pick<Snapshot, 'runtime' | 'startTime'>>
+
+/**
+ * Passes every sample of `SNAPSHOT_METRICS` in `s` to `sink`, each series once (a repeated one goes
+ * to `onDuplicate`): the one translation from snapshot sections to metrics, used by the in-process
+ * collectors and by the sidecar alike. Per-mailbox names never become labels (cardinality); the
+ * top-N list stays in the JSON. The runtime metrics need both `runtime` and `startTime`.
+ */
+export function forEachSample(s: SampleSections, sink: SampleSink, onDuplicate?: SampleSink): void {
   const emit = unique(sink, onDuplicate)
   const mb = s.mailboxes
   if (mb) {
@@ -551,6 +558,7 @@ export function forEachSample(s: Snapshot, sink: SampleSink, onDuplicate?: Sampl
     emit(M.undiciThrottled, [t.key], t.throttled)
   }
   const rt = s.runtime
+  if (rt === undefined || s.startTime === undefined) return
   const d = rt.eventLoopDelay
   emit(M.eventLoopDelayMin, [], d.min)
   emit(M.eventLoopDelayMax, [], d.max)

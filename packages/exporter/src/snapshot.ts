@@ -14,7 +14,8 @@ export interface SnapshotIdentity {
   readonly instance?: string | undefined
 }
 
-const START_TIME = Math.round(performance.timeOrigin)
+/** When this process started, milliseconds since the epoch (`startTime`). */
+export const START_TIME = Math.round(performance.timeOrigin)
 
 export function defaultInstance(): string {
   return `${hostname()}:${process.pid}`
@@ -189,23 +190,17 @@ function readRings(sources: Sources): Snapshot['rings'] {
   return rings
 }
 
+/** The parts of a snapshot read from the sources: everything but identity, time and runtime. */
+export type SourceSections = Pick<Snapshot, 'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici'>
+
 /**
- * Builds one snapshot. Reads counters only (shared memory for mailboxes and semaphores): no I/O, no
- * per-mailbox allocation beyond the top-N list. A source that throws is left out and warned about once.
+ * Reads every source once, within the schema's bounds: the snapshot's sections, and what the
+ * in-process collectors turn into samples (with `topN` 0). Counters only (shared memory for mailboxes
+ * and semaphores): no I/O, no per-mailbox allocation beyond the top-N list. A source that throws is
+ * left out and warned about once.
  */
-export function buildSnapshot(
-  identity: SnapshotIdentity,
-  sources: Sources,
-  runtime: RuntimeSampler,
-  topN: number,
-): Snapshot {
+export function readSources(sources: Sources, topN: number): SourceSections {
   return {
-    schema: SNAPSHOT_SCHEMA,
-    service: identity.service,
-    instance: identity.instance ?? defaultInstance(),
-    pid: process.pid,
-    startTime: START_TIME,
-    time: Date.now(),
     mailboxes: readMailboxes(sources, topN),
     semaphores: (sources.semaphores ?? []).flatMap((s, i) =>
       guarded(`semaphore ${i}`, () => [readSemaphore(s)], []),
@@ -227,6 +222,24 @@ export function buildSnapshot(
         'probability',
       ),
     },
+  }
+}
+
+/** Builds one snapshot: identity, the sources' sections and the thread's runtime. */
+export function buildSnapshot(
+  identity: SnapshotIdentity,
+  sources: Sources,
+  runtime: RuntimeSampler,
+  topN: number,
+): Snapshot {
+  return {
+    schema: SNAPSHOT_SCHEMA,
+    service: identity.service,
+    instance: identity.instance ?? defaultInstance(),
+    pid: process.pid,
+    startTime: START_TIME,
+    time: Date.now(),
+    ...readSources(sources, topN),
     runtime: runtime.read(),
   }
 }
