@@ -79,6 +79,17 @@ function rows(s: Schema, path: string, named: Map<string, Schema>): string[] {
 
 const HEADER = '| field | type | meaning |\n| --- | --- | --- |'
 
+const SESSIONS = {
+  queued: 12,
+  nonEmpty: 3,
+  longest: 9,
+  mailboxes: 10000,
+  enqueued: 5120000,
+  dequeued: 5119988,
+  rejected: 0,
+  dropped: { overflow: 4, expired: 0 },
+}
+
 /** A valid v1 document, as today's exporter writes it (a test validates it). */
 export const EXAMPLE = {
   schema: 'beamline.snapshot/v1',
@@ -88,28 +99,8 @@ export const EXAMPLE = {
   startTime: 1763771000000,
   time: 1763771123456,
   mailboxes: {
-    totals: {
-      queued: 12,
-      nonEmpty: 3,
-      longest: 9,
-      mailboxes: 10000,
-      enqueued: 5120000,
-      dequeued: 5119988,
-      rejected: 0,
-      dropped: { overflow: 4, expired: 0 },
-    },
-    groups: {
-      sessions: {
-        queued: 12,
-        nonEmpty: 3,
-        longest: 9,
-        mailboxes: 10000,
-        enqueued: 5120000,
-        dequeued: 5119988,
-        rejected: 0,
-        dropped: { overflow: 4, expired: 0 },
-      },
-    },
+    totals: SESSIONS,
+    groups: { sessions: SESSIONS },
     longest: { name: 'user:42', group: 'sessions', length: 9 },
     top: [
       {

@@ -65,16 +65,21 @@ export const DropCountsSchema = Type.Object(
   { title: 'DropCounts', description: 'Messages dropped after being accepted, by cause: cumulative.' },
 )
 
+/** The message counters every mailbox row, group and the totals carry. */
+const MailboxCounters = {
+  enqueued: Count('Messages accepted: cumulative.'),
+  dequeued: Count('Messages taken out by a consumer: cumulative.'),
+  rejected: Count('Messages refused at enqueue because the mailbox was full (reject mode): cumulative.'),
+  dropped: DropCountsSchema,
+}
+
 export const MailboxGroupSchema = Type.Object(
   {
     queued: Count('Messages waiting now.'),
     nonEmpty: Count('Mailboxes holding at least one message now.'),
     longest: Count('Length of the longest mailbox now.'),
     mailboxes: Count('Mailboxes open now.'),
-    enqueued: Count('Messages accepted: cumulative.'),
-    dequeued: Count('Messages taken out by a consumer: cumulative.'),
-    rejected: Count('Messages refused at enqueue because the mailbox was full (reject mode): cumulative.'),
-    dropped: DropCountsSchema,
+    ...MailboxCounters,
   },
   { title: 'MailboxGroup', description: 'Totals of a set of mailboxes (one group, or every group).' },
 )
@@ -85,10 +90,7 @@ export const MailboxTopRowSchema = Type.Object(
     group: Name('Its group.'),
     length: Count('Messages waiting now.'),
     peak: Count('Longest it has been since it opened.'),
-    enqueued: Count('Messages accepted: cumulative.'),
-    dequeued: Count('Messages taken out: cumulative.'),
-    rejected: Count('Messages refused at enqueue: cumulative.'),
-    dropped: DropCountsSchema,
+    ...MailboxCounters,
     oldestAgeMs: Count('Age of the oldest waiting message in milliseconds; 0 when empty.'),
   },
   { title: 'MailboxTopRow', description: 'One of the longest mailboxes.' },
