@@ -6,6 +6,17 @@ export { checkHandle, checkSharedBuffer, type SharedHandle } from './handle.js'
 export { MIN_NODE_VERSION, unsupportedNode } from './node-version.js'
 export { choiceOption, functionOption, integerOption, nameOption, numberOption } from './options.js'
 export {
+  acquireRuntimeSampler,
+  type EventLoopDelay,
+  type EventLoopWindow,
+  type GcTotal,
+  type HeapSpace,
+  RUNTIME_WINDOW_MS,
+  type RuntimeParts,
+  type RuntimeSampler,
+  runtimeSamplerRefs,
+} from './runtime-sampler.js'
+export {
   loadAfterReads,
   type SeqWords,
   seqReadBegin,
