@@ -1,3 +1,4 @@
+export { defaultRoute } from '@beamline/core'
 export { BeamlineError, InvalidHandleError, InvalidOptionError } from './errors.js'
 export {
   type PressureChange,
@@ -9,7 +10,6 @@ export {
   type Readiness,
 } from './monitor.js'
 export { readyzHandler } from './readiness.js'
-export { defaultRoute } from './route.js'
 export type { QueueRegistry, SignalSource } from './sampler.js'
 export type { ShedStat } from './shed-stats.js'
 export {
