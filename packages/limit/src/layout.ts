@@ -12,8 +12,9 @@
  *    8  EPOCH          Int32  windows closed     the updater                   Atomics.add / load
  *   12  WAITING        Int32  queued waiters, all threads   the queueing thread  Atomics.add / sub
  *   16  MAX_WAITERS … 60  constants written before the handle exists (plain), except SLOTS_USED
- *                     (CAS max when a slot is claimed), RECLAIM_SEQ (Atomics.add, reclaiming thread),
- *                     CHANGES and RECLAIMED (Atomics.add)
+ *                     (CAS max when a slot is claimed), RECLAIM_SEQ (a seqlock: CAS from even to odd
+ *                     by the reclaiming thread, Atomics.store back to even), CHANGES (Atomics.add:
+ *                     odd while the limit is being changed, +2 per change) and RECLAIMED (Atomics.add)
  *   64  MAX_WAIT_MS, TARGET_MS, INTERVAL_MS  Float64 constants (plain, before the handle exists)
  *   88  NEXT_UPDATE_AT, WINDOW_START  Float64 absolute ms (performance.timeOrigin + now)  the updater
  *  104  SAMPLE_RTT, MIN_RTT, ESTIMATE  Float64  last window's RTT, the no-load estimate, the real-valued
@@ -48,9 +49,12 @@
  *  - Σ P_INFLIGHT = Σ S_HELD over live slots = the semaphore's inUse, whenever no acquire or release
  *    is between its steps; each thread's SP_HELD sums to its S_HELD.
  *  - WAITING = Σ S_WAITERS and P_WAITING = Σ SP_WAITERS over live slots, under the same proviso.
- *  - Counters only grow. A dead thread's slot is folded into the retired totals between two
- *    increments of RECLAIM_SEQ (odd while folding), and readers retry across a change of it, so a
- *    sum is never seen with the slot both folded and live, or neither: stats never go backwards.
+ *  - The semaphore's max is never above LIMIT: a lower limit is given to the semaphore before LIMIT,
+ *    a higher one after. So `limit.limit` never understates what may be admitted.
+ *  - Counters only grow. A dead thread's slot leaves the live sums and enters the retired totals
+ *    while RECLAIM_SEQ is odd (it is taken by CAS, so one reclaim at a time), and readers retry
+ *    across a change of it, so a sum never sees the slot in both or in neither: stats never go
+ *    backwards.
  *
  * Why plain accesses are enough where they are used
  *  - Slot fields have one writer, the owning thread, so a plain read-modify-write cannot lose an

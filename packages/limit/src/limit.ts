@@ -800,10 +800,15 @@ class Engine {
       f64[MIN_RTT] = baseline(f64, ALGO_STATE)
       Atomics.add(i32, EPOCH, 1)
       const limit = Math.max(this.#bounds.min, Math.min(this.#bounds.max, Math.floor(next + 1e-9)))
-      if (limit !== Atomics.load(i32, LIMIT)) {
-        // The semaphore first: it is what admits, and a raised limit wakes the waiters of every thread.
-        this.sem.resize(limit)
+      const from = Atomics.load(i32, LIMIT)
+      if (limit !== from) {
+        // The semaphore admits; LIMIT is what readers see. Ordered so that the semaphore's max is
+        // never above LIMIT: a lower limit reaches the semaphore first, a higher one LIMIT first.
+        // CHANGES is odd in between, so a reader can tell whether it saw at most one change.
+        Atomics.add(i32, CHANGES, 1)
+        if (limit < from) this.sem.resize(limit)
         Atomics.store(i32, LIMIT, limit)
+        if (limit > from) this.sem.resize(limit)
         this.publishShares(limit)
         Atomics.add(i32, CHANGES, 1)
       }
@@ -881,9 +886,22 @@ class Engine {
     const used = Atomics.load(i32, SLOTS_USED)
     for (let i = 0; i < used; i++) {
       const s = slotIndex(P, i)
-      if (Atomics.compareExchange(i32, s + S_OWNER, owner, RECLAIMING) !== owner) continue
+      if (Atomics.load(i32, s + S_OWNER) !== owner) continue
+      // RECLAIM_SEQ is odd from before the slot leaves the live sums until its counts are in the
+      // retired totals; taking it by CAS from even also keeps two reclaiming threads apart.
+      let seq = Atomics.load(i32, RECLAIM_SEQ)
+      for (;;) {
+        if ((seq & 1) === 0) {
+          const seen = Atomics.compareExchange(i32, RECLAIM_SEQ, seq, seq + 1)
+          if (seen === seq) break
+          seq = seen
+        } else seq = Atomics.load(i32, RECLAIM_SEQ)
+      }
+      if (Atomics.compareExchange(i32, s + S_OWNER, owner, RECLAIMING) !== owner) {
+        Atomics.store(i32, RECLAIM_SEQ, seq + 2)
+        continue
+      }
       const sf = s >> 1
-      Atomics.add(i32, RECLAIM_SEQ, 1)
       for (let p = 0; p < P; p++) {
         const sp = slotPartitionIndex(s, p)
         const base = (sp >> 1) + SP_COUNTERS
@@ -913,7 +931,7 @@ class Engine {
       Atomics.add(i32, RECLAIMED, i32[s + S_HELD]!)
       i32[s + S_WAITERS] = 0
       i32[s + S_HELD] = 0
-      Atomics.add(i32, RECLAIM_SEQ, 1)
+      Atomics.store(i32, RECLAIM_SEQ, seq + 2)
       // A thread terminated inside the update leaves the lock taken.
       Atomics.compareExchange(i32, UPDATE_LOCK, owner, 0)
       Atomics.store(i32, s + S_OWNER, 0)
@@ -1148,7 +1166,7 @@ export class AdaptiveLimit extends EventEmitter<{ change: [LimitChange] }> {
       timedOut: total[TIMED_OUT]!,
       aborted: total[ABORTED]!,
       windows: Atomics.load(i32, EPOCH),
-      limitChanges: Atomics.load(i32, CHANGES),
+      limitChanges: Atomics.load(i32, CHANGES) >>> 1,
       reclaimed: Atomics.load(i32, RECLAIMED),
       queueTime: { boundsMs: QUEUE_TIME_BOUNDS_MS, counts, sumMs: t.histSum, count: cumulative },
       byPartition,
