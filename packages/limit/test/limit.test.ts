@@ -45,6 +45,14 @@ function simulated(options: Partial<AdaptiveLimitOptions>) {
   return { limit, advance, clock }
 }
 
+/** `promise`, recording `name` in `order` when it resolves. */
+function noted<T>(order: string[], name: string, promise: Promise<T>): Promise<T> {
+  return promise.then((value) => {
+    order.push(name)
+    return value
+  })
+}
+
 /** Lets queued promise callbacks run. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve))
 
@@ -166,9 +174,9 @@ describe('on a simulated clock', () => {
     })
     const order: string[] = []
     const a = limit.tryAcquire()!
-    const w1 = limit.acquire().then((t) => (order.push('w1'), t))
+    const w1 = noted(order, 'w1', limit.acquire())
     advance(10)
-    const w2 = limit.acquire().then((t) => (order.push('w2'), t))
+    const w2 = noted(order, 'w2', limit.acquire())
     advance(10)
     assert.equal(limit.stats().queued, 2)
     a.success()
@@ -190,7 +198,7 @@ describe('on a simulated clock', () => {
     advance(60) // t=110: w1 refused at 100 — the queue stood for 100 ms and it waited more than 80
     await assert.rejects(w1, (e: unknown) => e instanceof LimitTimeoutError && e.reason === 'codel')
     const order: string[] = []
-    const w3 = limit.acquire().then((t) => (order.push('w3'), t))
+    const w3 = noted(order, 'w3', limit.acquire())
     void w2.then(() => order.push('w2'))
     a.success() // standing: LIFO hands the slot to w3, not to the older w2
     const t3 = await w3
@@ -214,12 +222,12 @@ describe('on a simulated clock', () => {
     const a = limit.tryAcquire()!
     advance(1)
     const order: string[] = []
-    const w1 = limit.acquire().then((t) => (order.push('w1'), t))
+    const w1 = noted(order, 'w1', limit.acquire())
     advance(40)
-    const w2 = limit.acquire().then((t) => (order.push('w2'), t))
+    const w2 = noted(order, 'w2', limit.acquire())
     advance(70) // t=111: standing; w1 is 110 ms old → refused; w2 is 70 ms old
     await assert.rejects(w1, LimitTimeoutError)
-    const w3 = limit.acquire().then((t) => (order.push('w3'), t))
+    const w3 = noted(order, 'w3', limit.acquire())
     a.success()
     ;(await w2).success()
     ;(await w3).success()

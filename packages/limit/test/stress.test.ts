@@ -98,7 +98,8 @@ function checkAccounting(run: Awaited<ReturnType<typeof stress>>): void {
   let attempts = 0
   names.forEach((name, p) => {
     const part = s.byPartition[name]!
-    OUTCOMES.forEach((outcome, k) => assert.equal(part[outcome], sum(p, 1 + k), `${name}.${outcome}`))
+    for (const [k, outcome] of OUTCOMES.entries())
+      assert.equal(part[outcome], sum(p, 1 + k), `${name}.${outcome}`)
     assert.equal(
       part.acquired + part.rejected + part.queueFull + part.timedOut + part.aborted,
       sum(p, 0),
