@@ -20,6 +20,14 @@
  *     becomes the baseline (the downstream got slower: the limit must not sit at its floor forever).
  *  3. It is never re-measured by pinning concurrency low: that is what made Envoy answer 503 while it
  *     measured (their #8337, PR #9007). Rule 2 uses the limit's own decrease as the measurement.
+ *  4. A baseline first measured above the knee (a limit that starts above it sees only queued RTTs)
+ *     would hold the limit there: so every ~50 windows (±20 %, random, so that a fleet does not
+ *     probe in step) a steady limit (used, nothing dropped, not falling) is cut by a fifth for two
+ *     windows. If the RTT of the second —
+ *     the first lets requests admitted before the cut drain, Envoy PR #11579 — fell by at least
+ *     three quarters of the cut (as it does above the knee, where RTT follows the limit), the limit was queueing: the baseline takes that RTT, the lower limit stays and
+ *     the next probe follows at once. If not, the limit is restored. Above the knee a cut costs no
+ *     throughput (fewer requests, each faster); below it, a fifth of the throughput for two windows.
  */
 
 export interface Window {
@@ -50,6 +58,10 @@ const BASE = 0
 const REF_LIMIT = 1
 const REF_RTT = 2
 const AT_FLOOR = 3
+const PROBE_FROM = 4
+const PROBE_RTT = 5
+const PROBE_IN = 6
+const PROBE_PHASE = 7
 
 /** Weight of a faster window in the baseline; of a slower, non-binding window. */
 const BASE_DOWN = 0.2
@@ -110,6 +122,41 @@ function relearn(
   } else state[at + AT_FLOOR] = 0
 }
 
+const PROBE_CUT = 0.8
+const PROBE_EVERY = 50
+
+/**
+ * Rule 4. Returns the limit to use instead of the algorithm's own step (during a probe, and when
+ * one ends: the lower limit kept, or the old one restored), or undefined to let the algorithm step.
+ */
+function probe(state: Float64Array, at: number, limit: number, w: Window, b: Bounds, steady: boolean) {
+  const from = state[at + PROBE_FROM]!
+  if (from > 0) {
+    if (state[at + PROBE_PHASE] === 1) {
+      state[at + PROBE_PHASE] = 2
+      return limit
+    }
+    state[at + PROBE_FROM] = 0
+    // Drops while probing: the downstream is failing, the algorithm backs off from the lower limit.
+    if (w.drops > 0) return undefined
+    if (w.rttMs <= state[at + PROBE_RTT]! * (1 - 0.75 * (1 - PROBE_CUT))) {
+      state[at + BASE] = Math.min(state[at + BASE]!, w.rttMs)
+      state[at + PROBE_IN] = 1
+      return limit
+    }
+    state[at + PROBE_IN] = Math.round(PROBE_EVERY * (0.8 + 0.4 * Math.random()))
+    return from
+  }
+  if (!steady || limit * PROBE_CUT < b.min) return undefined
+  if (!(state[at + PROBE_IN]! > 0))
+    state[at + PROBE_IN] = Math.round(PROBE_EVERY * (0.8 + 0.4 * Math.random()))
+  if (--state[at + PROBE_IN]! > 0) return undefined
+  state[at + PROBE_FROM] = limit
+  state[at + PROBE_RTT] = w.rttMs
+  state[at + PROBE_PHASE] = 1
+  return limit * PROBE_CUT
+}
+
 /** Smoothing of Gradient2's step (Netflix's default). */
 const SMOOTHING = 0.2
 /** RTT up to 10 % above the baseline counts as no queueing: measurement noise must not shrink the limit. */
@@ -129,6 +176,9 @@ export const gradient2: Algorithm = (state, at, limit, w, b) => {
   if (w.samples === 0) return w.drops > 0 ? clamp(limit * (1 - SMOOTHING * (1 - dropGradient)), b) : limit
   const latency = Math.max(0.5, Math.min(1, (TOLERANCE * baseline(state, at)) / w.rttMs))
   const gradient = Math.min(latency, dropGradient)
+  // Steady: not in a decrease of any size worth the name.
+  const probed = probe(state, at, limit, w, b, latency > 0.9 && w.drops === 0 && using(limit, w))
+  if (probed !== undefined) return probed
   if (gradient >= 1 && !using(limit, w)) return limit
   const allowance = gradient >= 1 ? Math.max(4, Math.sqrt(limit)) : 0
   const next = clamp(limit * (1 - SMOOTHING) + (limit * gradient + allowance) * SMOOTHING, b)
@@ -152,10 +202,19 @@ export const vegas: Algorithm = (state, at, limit, w, b) => {
     relearn(state, at, limit, limit, w.rttMs, false, b)
     return clamp(limit - step(limit), b)
   }
-  if (!using(limit, w)) return limit
-  const queue = limit * (1 - baseline(state, at) / w.rttMs)
   const alpha = Math.max(2, 0.05 * limit)
   const beta = Math.max(4, 0.15 * limit)
+  const probed = probe(
+    state,
+    at,
+    limit,
+    w,
+    b,
+    using(limit, w) && limit * (1 - baseline(state, at) / w.rttMs) <= beta,
+  )
+  if (probed !== undefined) return probed
+  if (!using(limit, w)) return limit
+  const queue = limit * (1 - baseline(state, at) / w.rttMs)
   const threshold = Math.max(1, 0.025 * limit)
   let next = limit
   if (queue <= threshold) next = limit + beta
