@@ -408,11 +408,28 @@ class Engine {
   // ---- hot path --------------------------------------------------------------------------------
 
   tryAcquire(partition: string | undefined): Token | undefined {
-    if (this.partitioned || partition !== undefined) return this.#tryPartition(this.indexOf(partition))
-    if (!this.sem.tryAcquire()) {
-      this.f64[this.#c0 + REJECTED]!++
-      return undefined
+    const p = this.partitioned || partition !== undefined ? this.indexOf(partition) : 0
+    const token = this.#admitNow(p)
+    if (token === undefined) this.f64[this.counterF[p]! + REJECTED]!++
+    return token
+  }
+
+  /** acquire()'s way in without a promise: a token at once when nobody of this thread waits, else undefined (not counted). */
+  admitAtOnce(partition: string | undefined): Token | undefined {
+    const p = this.partitioned || partition !== undefined ? this.indexOf(partition) : 0
+    return this.localWaiters === 0 ? this.#admitNow(p) : undefined
+  }
+
+  /** A token at once if the limit and the partition rules allow, counted; undefined, not counted, if not. */
+  #admitNow(p: number): Token | undefined {
+    if (this.partitioned) {
+      const now = this.now()
+      if (!this.#take(p, now, true)) return undefined
+      this.i32[this.slot + S_HELD]!++
+      this.f64[this.counterF[p]! + ACQUIRED]!++
+      return new Token(this, p, now)
     }
+    if (!this.sem.tryAcquire()) return undefined
     this.i32[this.slot + S_HELD]!++
     this.f64[this.#c0 + ACQUIRED]!++
     if (--this.#untimed > 0) return new Token(this, 0, Number.NaN)
@@ -421,17 +438,6 @@ class Engine {
     this.#lastTimed = now
     this.#untimed = this.#stride
     return new Token(this, 0, now)
-  }
-
-  #tryPartition(p: number): Token | undefined {
-    const now = this.now()
-    if (!this.#take(p, now, true)) {
-      this.f64[this.counterF[p]! + REJECTED]!++
-      return undefined
-    }
-    this.i32[this.slot + S_HELD]!++
-    this.f64[this.counterF[p]! + ACQUIRED]!++
-    return new Token(this, p, now)
   }
 
   /**
@@ -499,13 +505,12 @@ class Engine {
       this.f64[this.counterF[p]! + ABORTED]!++
       return Promise.reject(signal.reason)
     }
-    const now = this.now()
     // Waiters of this thread go first: a newcomer only takes a slot directly when none waits here.
-    if (this.localWaiters === 0 && this.#take(p, now, true)) {
-      this.i32[this.slot + S_HELD]!++
-      this.f64[this.counterF[p]! + ACQUIRED]!++
-      return Promise.resolve(new Token(this, p, now))
+    if (this.localWaiters === 0) {
+      const token = this.#admitNow(p)
+      if (token !== undefined) return Promise.resolve(token)
     }
+    const now = this.now()
     const f64 = this.f64
     const i32 = this.i32
     const maxWaiters = i32[MAX_WAITERS]!
@@ -1089,7 +1094,9 @@ export class AdaptiveLimit extends EventEmitter<{ change: [LimitChange] }> {
    * `ignore()` when it rejects with an AbortError (the caller gave up), `dropped()` otherwise.
    */
   async call<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<Awaited<T>> {
-    const token = await this.acquire(options)
+    const token =
+      (options?.signal?.aborted ? undefined : this.#engine.admitAtOnce(options?.partition)) ??
+      (await this.acquire(options))
     let value: Awaited<T>
     try {
       value = await fn()
