@@ -15,18 +15,21 @@
  *     not the downstream getting slower. That is what lets Gradient2's long RTT, and Vegas' probed
  *     no-load RTT, creep up under sustained load and take the limit with them (Netflix PR #134;
  *     Envoy PR #11579).
- *  2. When the RTT does not follow the limit down — the limit was cut to half while the RTT fell by
- *     less than a quarter, or it sat at minLimit for 5 windows — the RTT is the downstream's own and
- *     becomes the baseline (the downstream got slower: the limit must not sit at its floor forever).
+ *  2. When a cut does not pay — the limit was cut to half while the RTT fell by less than a quarter
+ *     (the downstream got slower), or while the throughput fell by more than a quarter (the limit
+ *     was already at or under the knee), or it sat at minLimit for 5 windows — the RTT at that
+ *     limit is the downstream's own and becomes the baseline: the limit must not sit at its floor,
+ *     nor under the knee, because of a baseline it can no longer reach.
  *  3. It is never re-measured by pinning concurrency low: that is what made Envoy answer 503 while it
  *     measured (their #8337, PR #9007). Rule 2 uses the limit's own decrease as the measurement.
  *  4. A baseline first measured above the knee (a limit that starts above it sees only queued RTTs)
- *     would hold the limit there: so every ~50 windows (±20 %, random, so that a fleet does not
+ *     would hold the limit there: so after 3 windows, then every ~50 (±20 %, random, so that a fleet does not
  *     probe in step) a steady limit (used, nothing dropped, not falling) is cut by a fifth for two
- *     windows. If the RTT of the second —
- *     the first lets requests admitted before the cut drain, Envoy PR #11579 — fell by at least
- *     three quarters of the cut (as it does above the knee, where RTT follows the limit), the limit was queueing: the baseline takes that RTT, the lower limit stays and
- *     the next probe follows at once. If not, the limit is restored. Above the knee a cut costs no
+ *     windows. If in the second — the first lets requests admitted before the cut drain, Envoy PR
+ *     #11579 — the RTT fell by at least three quarters of the cut and the throughput by less than
+ *     half of it (as above the knee, where fewer requests each go faster), the limit was queueing:
+ *     the baseline takes that RTT, the lower limit stays and the next probe follows at once. If not,
+ *     the limit is restored. Above the knee a cut costs no
  *     throughput (fewer requests, each faster); below it, a fifth of the throughput for two windows.
  */
 
@@ -43,6 +46,8 @@ export interface Window {
   avgInFlight: number
   /** Tokens held at the window's close. */
   inFlight: number
+  /** Tokens that ended with success() per millisecond, timed or not. */
+  throughput: number
 }
 
 export interface Bounds {
@@ -50,7 +55,7 @@ export interface Bounds {
   readonly max: number
 }
 
-/** `(state, at, limit, window, bounds) → new limit`; `state[at…at+7]` is the algorithm's own. */
+/** `(state, at, limit, window, bounds) → new limit`; `state[at…at+9]` is the algorithm's own. */
 export type Algorithm = (state: Float64Array, at: number, limit: number, w: Window, bounds: Bounds) => number
 
 // Baseline state, shared by every algorithm (the updater maintains it for stats even when unused).
@@ -62,6 +67,8 @@ const PROBE_FROM = 4
 const PROBE_RTT = 5
 const PROBE_IN = 6
 const PROBE_PHASE = 7
+const REF_THROUGHPUT = 8
+const PROBE_THROUGHPUT = 9
 
 /** Weight of a faster window in the baseline; of a slower, non-binding window. */
 const BASE_DOWN = 0.2
@@ -93,10 +100,11 @@ function relearn(
   at: number,
   limit: number,
   next: number,
-  rttMs: number,
+  w: Window,
   latencyDown: boolean,
   b: Bounds,
 ): void {
+  const rttMs = w.rttMs
   if (!latencyDown) {
     state[at + REF_LIMIT] = 0
     state[at + AT_FLOOR] = 0
@@ -105,13 +113,15 @@ function relearn(
   if (!(state[at + REF_LIMIT]! > 0)) {
     state[at + REF_LIMIT] = limit
     state[at + REF_RTT] = rttMs
+    state[at + REF_THROUGHPUT] = w.throughput
   } else if (next <= state[at + REF_LIMIT]! / 2) {
-    if (rttMs > 0.75 * state[at + REF_RTT]!) {
+    if (rttMs > 0.75 * state[at + REF_RTT]! || w.throughput < 0.75 * state[at + REF_THROUGHPUT]!) {
       state[at + BASE] = rttMs
       state[at + REF_LIMIT] = 0
     } else {
       state[at + REF_LIMIT] = next
       state[at + REF_RTT] = rttMs
+      state[at + REF_THROUGHPUT] = w.throughput
     }
   }
   if (next <= b.min) {
@@ -124,6 +134,7 @@ function relearn(
 
 const PROBE_CUT = 0.8
 const PROBE_EVERY = 50
+const FIRST_PROBE = 3
 
 /**
  * Rule 4. Returns the limit to use instead of the algorithm's own step (during a probe, and when
@@ -139,7 +150,12 @@ function probe(state: Float64Array, at: number, limit: number, w: Window, b: Bou
     state[at + PROBE_FROM] = 0
     // Drops while probing: the downstream is failing, the algorithm backs off from the lower limit.
     if (w.drops > 0) return undefined
-    if (w.rttMs <= state[at + PROBE_RTT]! * (1 - 0.75 * (1 - PROBE_CUT))) {
+    // Paid: the RTT fell with the limit, and the throughput did not (as above the knee).
+    const cut = 1 - PROBE_CUT
+    if (
+      w.rttMs <= state[at + PROBE_RTT]! * (1 - 0.75 * cut) &&
+      w.throughput >= state[at + PROBE_THROUGHPUT]! * (1 - 0.5 * cut)
+    ) {
       state[at + BASE] = Math.min(state[at + BASE]!, w.rttMs)
       state[at + PROBE_IN] = 1
       return limit
@@ -148,11 +164,12 @@ function probe(state: Float64Array, at: number, limit: number, w: Window, b: Bou
     return from
   }
   if (!steady || limit * PROBE_CUT < b.min) return undefined
-  if (!(state[at + PROBE_IN]! > 0))
-    state[at + PROBE_IN] = Math.round(PROBE_EVERY * (0.8 + 0.4 * Math.random()))
+  // The first probe comes early: a new limit's first RTTs may all be queued ones.
+  if (!(state[at + PROBE_IN]! > 0)) state[at + PROBE_IN] = FIRST_PROBE
   if (--state[at + PROBE_IN]! > 0) return undefined
   state[at + PROBE_FROM] = limit
   state[at + PROBE_RTT] = w.rttMs
+  state[at + PROBE_THROUGHPUT] = w.throughput
   state[at + PROBE_PHASE] = 1
   return limit * PROBE_CUT
 }
@@ -168,8 +185,8 @@ const TOLERANCE = 1.1
  * only when the gradient is 1, i.e. no queueing is seen (PR #134: with it added at every step the
  * limit creeps up under modest overload, as `limit × 0.8 + 4 > limit` below 20). Dropped tokens
  * count as a gradient of `1 − drop fraction` (at least 0.5): when every call times out alike the RTT
- * is flat, and without this Gradient2 grows to its maximum (#137). No growth while the limit is not
- * used (in-flight under half of it and nothing refused).
+ * is flat, and without this Gradient2 grows to its maximum (#137). No change but for drops while the
+ * limit is not used (in-flight under half of it and nothing refused).
  */
 export const gradient2: Algorithm = (state, at, limit, w, b) => {
   const dropGradient = Math.max(0.5, 1 - w.drops / (w.samples + w.drops))
@@ -179,10 +196,12 @@ export const gradient2: Algorithm = (state, at, limit, w, b) => {
   // Steady: not in a decrease of any size worth the name.
   const probed = probe(state, at, limit, w, b, latency > 0.9 && w.drops === 0 && using(limit, w))
   if (probed !== undefined) return probed
-  if (gradient >= 1 && !using(limit, w)) return limit
+  // A limit that is not used neither grows nor shrinks on latency (Netflix's app-limited rule): the
+  // RTT of a light load says nothing about where the knee is.
+  if (w.drops === 0 && !using(limit, w)) return limit
   const allowance = gradient >= 1 ? Math.max(4, Math.sqrt(limit)) : 0
   const next = clamp(limit * (1 - SMOOTHING) + (limit * gradient + allowance) * SMOOTHING, b)
-  relearn(state, at, limit, next, w.rttMs, latency < 1 && w.drops === 0, b)
+  relearn(state, at, limit, next, w, latency < 1 && w.drops === 0, b)
   return next
 }
 
@@ -199,7 +218,7 @@ const step = (limit: number) => Math.max(1, Math.log10(limit))
 export const vegas: Algorithm = (state, at, limit, w, b) => {
   if (w.samples === 0) return w.drops > 0 ? clamp(limit - step(limit), b) : limit
   if (w.drops > 0) {
-    relearn(state, at, limit, limit, w.rttMs, false, b)
+    relearn(state, at, limit, limit, w, false, b)
     return clamp(limit - step(limit), b)
   }
   const alpha = Math.max(2, 0.05 * limit)
@@ -221,7 +240,7 @@ export const vegas: Algorithm = (state, at, limit, w, b) => {
   else if (queue < alpha) next = limit + step(limit)
   else if (queue > beta) next = limit - Math.max(step(limit), (queue - (alpha + beta) / 2) / 2)
   next = clamp(next, b)
-  relearn(state, at, limit, next, w.rttMs, queue > beta, b)
+  relearn(state, at, limit, next, w, queue > beta, b)
   return next
 }
 

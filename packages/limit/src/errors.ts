@@ -2,7 +2,11 @@ import { BeamlineError } from '@beamline/core'
 
 export { BeamlineError, InvalidHandleError, InvalidOptionError } from '@beamline/core'
 
-/** Base of the three refusals, so that one `instanceof` tells a refusal from the caller's own errors. */
+/**
+ * Base of the three refusals, so that one `instanceof` tells a refusal from the caller's own errors.
+ * Refusals carry no stack trace: they are expected outcomes, thousands a second under overload, and
+ * capturing a stack costs more than the rest of a refusal; `limit` and `partition` say where it was.
+ */
 export class LimitRefusedError extends BeamlineError {
   /** The limit's `name`. */
   readonly limit: string
@@ -10,7 +14,13 @@ export class LimitRefusedError extends BeamlineError {
   readonly partition: string
 
   constructor(code: string, limit: string, partition: string, message: string) {
-    super(code, message)
+    const depth = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    try {
+      super(code, message)
+    } finally {
+      Error.stackTraceLimit = depth
+    }
     this.limit = limit
     this.partition = partition
   }

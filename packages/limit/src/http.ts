@@ -22,7 +22,7 @@ import {
   pathOf,
 } from '@beamline/core'
 import { LimitQueueFullError, LimitRefusedError, LimitTimeoutError } from './errors.js'
-import { AdaptiveLimit, type Token } from './limit.js'
+import { AdaptiveLimit, admitAtOnce, type Token } from './limit.js'
 
 /** Where refusals are counted by route and reason: a `PressureMonitor` of @beamline/pressure. */
 export interface RefusalCounter {
@@ -45,6 +45,9 @@ export interface LimiterOptions extends EdgeOptions<IncomingMessage> {
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void
 
 type Refuse = (response: ReturnType<typeof overloadResponse>) => void
+
+/** Why a wait is abandoned when the client leaves: a constant, not a DOMException per request. */
+const CLIENT_GONE = Symbol('client gone')
 
 /** The reason label of a refusal, as counted and sent. */
 function reasonOf(err: LimitRefusedError): string {
@@ -70,6 +73,11 @@ function createDoor(limit: AdaptiveLimit, options: LimiterOptions) {
   if (pressure !== undefined && typeof pressure?.recordShed !== 'function')
     throw new InvalidOptionError('pressure', 'must have recordShed(route, reason), as a PressureMonitor')
 
+  // Three reasons, three constant answers: built once, not per refusal.
+  const responses: Record<string, ReturnType<typeof overloadResponse>> = {}
+  for (const reason of ['limit', 'queue-full', 'timeout'])
+    responses[reason] = overloadResponse(edge.retryAfterSeconds, { reason, limit: limit.name })
+
   return (
     req: IncomingMessage,
     res: ServerResponse,
@@ -82,37 +90,41 @@ function createDoor(limit: AdaptiveLimit, options: LimiterOptions) {
       next()
       return
     }
-    let token: Token | undefined
-    let closed = false
-    const gone = new AbortController()
-    // 'close' follows 'finish' when the response completed, and comes alone when the connection
-    // went away first: one listener tells the three outcomes apart.
-    res.once('close', () => {
-      closed = true
-      if (token === undefined) gone.abort()
-      else if (!res.writableFinished) token.ignore()
-      else if (res.statusCode >= 500) token.dropped()
-      else token.success()
-    })
     let wanted: string | undefined
+    let token: Token | undefined
     try {
       wanted = partition?.(req)
+      token = admitAtOnce(limit, wanted)
     } catch (err) {
       next(err)
       return
     }
+    // 'close' follows 'finish' when the response completed, and comes alone when the connection
+    // went away first: one listener tells the three outcomes apart.
+    let gone: AbortController | undefined
+    res.once('close', () => {
+      if (token === undefined) gone?.abort(CLIENT_GONE)
+      else if (!res.writableFinished) token.ignore()
+      else if (res.statusCode >= 500) token.dropped()
+      else token.success()
+    })
+    if (token !== undefined) {
+      next()
+      return
+    }
+    gone = new AbortController()
     limit.acquire({ partition: wanted, signal: gone.signal }).then(
       (t) => {
-        if (closed) return t.ignore()
+        if (gone!.signal.aborted) return t.ignore()
         token = t
         next()
       },
       (err: unknown) => {
-        if (closed) return
+        if (gone!.signal.aborted) return
         if (!(err instanceof LimitRefusedError)) return next(err)
         const reason = reasonOf(err)
         pressure?.recordShed(edge.routeOf(req, path, pattern), reason)
-        refuse(overloadResponse(edge.retryAfterSeconds, { reason, limit: limit.name }))
+        refuse(responses[reason]!)
       },
     )
   }

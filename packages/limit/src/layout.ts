@@ -19,8 +19,8 @@
  *   88  NEXT_UPDATE_AT, WINDOW_START  Float64 absolute ms (performance.timeOrigin + now)  the updater
  *  104  SAMPLE_RTT, MIN_RTT, ESTIMATE  Float64  last window's RTT, the no-load estimate, the real-valued
  *                     limit                      the updater
- *  128  ALGO_STATE[8]  Float64  the algorithm's own state        the updater
- *  192  LAST[8]        Float64  totals at the last window close  the updater
+ *  128  ALGO_STATE[10] Float64  the algorithm's own state        the updater
+ *  208  LAST[6]        Float64  totals at the last window close  the updater
  *
  *   partition p at byte 256 + 64·p (one cache line each: every acquire of p writes its line)
  *   +0  P_INFLIGHT     Int32  tokens of p held now, all threads    Atomics.add / sub (partitioned limits only)
@@ -107,8 +107,7 @@ export const SAMPLE_RTT = 13
 export const MIN_RTT = 14
 export const ESTIMATE = 15
 export const ALGO_STATE = 16
-export const ALGO_STATE_SIZE = 8
-export const LAST = 24
+export const LAST = 26
 // LAST[…] entries.
 export const LAST_SAMPLES = 0
 export const LAST_RTT_SUM = 1

@@ -122,6 +122,8 @@ const HIST_BUCKETS = QUEUE_TIME_BOUNDS_MS.length
 /** x86 never reorders a load with a later load (TSO); elsewhere a release store keeps earlier loads before the next Atomics.load. */
 const LOADS_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32'
 const fence = new Int32Array(new SharedArrayBuffer(4))
+/** The reason a parked acquire is withdrawn with: a constant, not a DOMException built each time. */
+const DISARMED = Symbol('disarmed')
 
 /** Plain data plus buffers: survives `structuredClone`, so send it through `workerData` or `postMessage`. */
 export interface AdaptiveLimitHandle extends SharedHandle<typeof HANDLE_KIND> {
@@ -350,8 +352,16 @@ class Engine {
   #lastTimed = Number.NEGATIVE_INFINITY
   #acquiredAtTick = 0
   localWaiters = 0
-  /** When this thread's queue last became non-empty (its clock). */
+  /**
+   * Since when this thread's queue has been standing (its clock): it became non-empty then, and was
+   * not empty for targetMs since. A queue emptied by a burst of releases and refilled within the
+   * target was never drained — a server that completes work in batches empties it every batch — so
+   * such a gap does not start a new busy period (CoDel's own test is the same: the least wait over an
+   * interval, not an instant of emptiness).
+   */
   #busySince = 0
+  /** When this thread's queue last became empty. */
+  #emptySince = Number.NEGATIVE_INFINITY
   #armed: AbortController | undefined
   #draining = false
   #seenLimit: number
@@ -540,7 +550,7 @@ class Engine {
   ): Promise<Token> {
     const f64 = this.f64
     const i32 = this.i32
-    if (this.localWaiters === 0) this.#busySince = now
+    if (this.localWaiters === 0 && now - this.#emptySince >= f64[TARGET_MS]!) this.#busySince = now
     // CoDel: refused once older than the target while the queue has been non-empty for the
     // interval. The queue stays non-empty while this waiter is in it, so both moments are known now.
     const codelAt = Math.max(now + f64[TARGET_MS]!, this.#busySince + f64[INTERVAL_MS]!)
@@ -619,7 +629,10 @@ class Engine {
     }
     if (w.timer) clearTimeout(w.timer)
     if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort)
-    if (this.localWaiters === 0) this.#disarm()
+    if (this.localWaiters === 0) {
+      this.#emptySince = this.now()
+      this.#disarm()
+    }
   }
 
   #refuse(w: Waiter, now: number): void {
@@ -708,7 +721,7 @@ class Engine {
 
   #disarm(): void {
     if (!this.#armed) return
-    this.#armed.abort()
+    this.#armed.abort(DISARMED)
     this.#armed = undefined
   }
 
@@ -778,15 +791,16 @@ class Engine {
       const duration = abs - f64[WINDOW_START]!
       if (samples + dropped < MIN_SAMPLES && duration < MAX_WINDOW_MS) return
       const rttMs = samples > 0 ? rttSum / samples : Number.NaN
+      const throughput = (succeeded - f64[LAST + LAST_SUCCEEDED]!) / Math.max(duration, 1e-6)
       const w: Window = {
         samples,
         rttMs,
         drops: dropped,
         busy: busy - f64[LAST + LAST_BUSY]!,
         // Little's law over every success, timed or not: mean RTT × completions / duration.
-        avgInFlight:
-          samples > 0 ? (rttMs * (succeeded - f64[LAST + LAST_SUCCEEDED]!)) / Math.max(duration, 1e-6) : 0,
+        avgInFlight: samples > 0 ? rttMs * throughput : 0,
         inFlight: t.held,
+        throughput,
       }
       f64[LAST + LAST_SAMPLES] = t.samples
       f64[LAST + LAST_RTT_SUM] = t.rttSum
@@ -947,6 +961,13 @@ class Engine {
   }
 }
 
+/**
+ * For httpLimiter (this package only, not exported from index.ts): a token at once when one is free
+ * and nobody of this thread waits, else undefined, uncounted — then it waits through acquire(). It
+ * spares most requests the promise, the AbortController and the listener a wait needs.
+ */
+export let admitAtOnce: (limit: AdaptiveLimit, partition: string | undefined) => Token | undefined
+
 /** Module-private: `new AdaptiveLimit(new Attach(handle))` is how attach() builds a view. */
 class Attach {
   constructor(readonly handle: AdaptiveLimitHandle) {}
@@ -1024,6 +1045,10 @@ export class AdaptiveLimit extends EventEmitter<{ change: [LimitChange] }> {
     this.#engine = new Engine(handle, sem, now, (change) => this.emit('change', change))
     this.algorithm = ALGORITHMS[this.#engine.i32[ALGORITHM]!]!
     if (!(options instanceof Attach)) this.#engine.publishShares(this.#engine.i32[LIMIT]!)
+  }
+
+  static {
+    admitAtOnce = (limit, partition) => limit.#engine.admitAtOnce(partition)
   }
 
   /** The same limit, seen from this thread. Throws `ERR_BEAMLINE_INVALID_HANDLE` for anything else. */
