@@ -15,11 +15,11 @@
  *     not the downstream getting slower. That is what lets Gradient2's long RTT, and Vegas' probed
  *     no-load RTT, creep up under sustained load and take the limit with them (Netflix PR #134;
  *     Envoy PR #11579).
- *  2. When a cut does not pay — the limit was cut to half while the RTT fell by less than a quarter
- *     (the downstream got slower), or while the throughput fell by more than a quarter (the limit
- *     was already at or under the knee), or it sat at minLimit for 5 windows — the RTT at that
- *     limit is the downstream's own and becomes the baseline: the limit must not sit at its floor,
- *     nor under the knee, because of a baseline it can no longer reach.
+ *  2. When the RTT does not follow the limit down — the limit was cut to half while the RTT fell by
+ *     less than a quarter, or it sat at minLimit for 5 windows — the RTT is the downstream's own and
+ *     becomes the baseline (the downstream got slower: the limit must not sit at its floor forever).
+ *     Throughput is no evidence here: a client sharing a downstream with others loses its share of
+ *     the throughput when it cuts, above the knee as below it.
  *  3. It is never re-measured by pinning concurrency low: that is what made Envoy answer 503 while it
  *     measured (their #8337, PR #9007). Rule 2 uses the limit's own decrease as the measurement.
  *  4. A baseline first measured above the knee (a limit that starts above it sees only queued RTTs)
@@ -55,7 +55,7 @@ export interface Bounds {
   readonly max: number
 }
 
-/** `(state, at, limit, window, bounds) → new limit`; `state[at…at+9]` is the algorithm's own. */
+/** `(state, at, limit, window, bounds) → new limit`; `state[at…at+8]` is the algorithm's own. */
 export type Algorithm = (state: Float64Array, at: number, limit: number, w: Window, bounds: Bounds) => number
 
 // Baseline state, shared by every algorithm (the updater maintains it for stats even when unused).
@@ -67,8 +67,7 @@ const PROBE_FROM = 4
 const PROBE_RTT = 5
 const PROBE_IN = 6
 const PROBE_PHASE = 7
-const REF_THROUGHPUT = 8
-const PROBE_THROUGHPUT = 9
+const PROBE_THROUGHPUT = 8
 
 /** Weight of a faster window in the baseline; of a slower, non-binding window. */
 const BASE_DOWN = 0.2
@@ -113,15 +112,13 @@ function relearn(
   if (!(state[at + REF_LIMIT]! > 0)) {
     state[at + REF_LIMIT] = limit
     state[at + REF_RTT] = rttMs
-    state[at + REF_THROUGHPUT] = w.throughput
   } else if (next <= state[at + REF_LIMIT]! / 2) {
-    if (rttMs > 0.75 * state[at + REF_RTT]! || w.throughput < 0.75 * state[at + REF_THROUGHPUT]!) {
+    if (rttMs > 0.75 * state[at + REF_RTT]!) {
       state[at + BASE] = rttMs
       state[at + REF_LIMIT] = 0
     } else {
       state[at + REF_LIMIT] = next
       state[at + REF_RTT] = rttMs
-      state[at + REF_THROUGHPUT] = w.throughput
     }
   }
   if (next <= b.min) {

@@ -666,8 +666,8 @@ class Engine {
 
   /**
    * The waiter to serve next, or undefined if none may have a slot now: the partition furthest
-   * below its share first (a share of 0 last); then, in it, the newest while the queue is standing
-   * (adaptive LIFO), else the oldest.
+   * below its share first (a share of 0 last); then, in it, the newest once its oldest has waited
+   * longer than the target (adaptive LIFO), else the oldest.
    */
   #pick(now: number): Waiter | undefined {
     let best = -1
@@ -686,7 +686,9 @@ class Engine {
     if (best < 0) return undefined
     if (this.partitioned && score >= 1 && !this.#loanAllowed(best, now + this.origin)) return undefined
     const lane = this.#lanes[best]!
-    const standing = this.i32[LIFO] === 1 && now - this.#busySince >= this.f64[INTERVAL_MS]!
+    // Standing by CoDel's signal: the oldest waiter has waited longer than the target.
+    const standing =
+      this.i32[LIFO] === 1 && now - lane.head!.at >= Math.min(this.f64[TARGET_MS]!, this.f64[INTERVAL_MS]!)
     return standing ? lane.tail : lane.head
   }
 

@@ -19,9 +19,9 @@ export interface CodelOptions {
    */
   targetMs?: number
   /**
-   * Milliseconds the queue must have been non-empty to count as standing; then `targetMs` applies and,
-   * with `lifoWhenStanding`, the newest waiter is served first. Greater than `targetMs`, at most
-   * 3 600 000. Default 100.
+   * Milliseconds the queue must have been non-empty before `targetMs` refuses anyone: the first
+   * interval of a busy period lets a burst wait, a queue that stays longer is standing. Greater than
+   * `targetMs`, at most 3 600 000. Default 100.
    */
   intervalMs?: number
 }
@@ -41,9 +41,10 @@ export interface QueueOptions {
   /** CoDel on the queue (see `CodelOptions`); `false` never refuses a waiter before `maxWaitMs`. Default `{ targetMs: 5, intervalMs: 100 }`. */
   codel?: CodelOptions | false
   /**
-   * Serve the newest waiter first while the queue is standing (not empty for `codel.intervalMs`, 100
-   * with `codel: false`): under a standing queue the oldest waiters' clients are the likeliest to have
-   * given up. First come, first served otherwise. Default true.
+   * Serve the newest waiter first while the queue is standing — by CoDel's own signal, its oldest
+   * waiter has waited longer than `codel.targetMs` (`codel.intervalMs` with `codel: false`): the
+   * oldest waiters' clients are the likeliest to have given up, and a fresh request served at once
+   * is worth more than an old one served late. First come, first served otherwise. Default true.
    */
   lifoWhenStanding?: boolean
 }

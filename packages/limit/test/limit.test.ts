@@ -4,8 +4,10 @@
  *  - a token ends once: a second success()/dropped()/ignore() changes nothing;
  *  - every attempt is counted exactly once: acquired + rejected + queueFull + timedOut + aborted;
  *    every token once: succeeded + dropped + ignored + inFlight = acquired;
- *  - the queue: first come first served while it is not standing; newest first once it is
- *    (adaptive LIFO); a waiter older than targetMs in a standing queue is refused (CoDel); maxWaitMs,
+ *  - the queue: first come first served until its oldest waiter has waited longer than targetMs, then
+ *    newest first (adaptive LIFO); a waiter older than targetMs once the queue has not been empty for
+ *    intervalMs is refused (CoDel), and a burst that empties it for less than targetMs does not
+ *    reset that; maxWaitMs,
  *    timeoutMs, signals and maxWaiters bound it — all on a simulated clock, so nothing here depends
  *    on timing;
  *  - partitions: a share is guaranteed, an idle share is lent, a share that is asked for stops the
@@ -52,9 +54,6 @@ function noted<T>(order: string[], name: string, promise: Promise<T>): Promise<T
     return value
   })
 }
-
-/** Lets queued promise callbacks run. */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 describe('tokens', () => {
   test('tryAcquire admits up to the limit, refuses at once beyond it, and counts both', () => {
@@ -186,52 +185,67 @@ describe('on a simulated clock', () => {
     assertBalanced(limit, 3)
   })
 
-  test('a standing queue serves the newest first and refuses waiters older than targetMs (CoDel)', async () => {
+  test('once its oldest waited longer than targetMs the queue serves the newest first (adaptive LIFO)', async () => {
+    const { limit, advance } = simulated({
+      initialLimit: 1,
+      queue: { codel: { targetMs: 40, intervalMs: 100 } },
+    })
+    const order: string[] = []
+    const a = limit.tryAcquire()!
+    const w1 = noted(order, 'w1', limit.acquire()) // t=0
+    advance(50)
+    const w2 = noted(order, 'w2', limit.acquire()) // t=50
+    advance(10) // t=60: w1 has waited 60 > 40, but the queue has not stood for 100: nobody is refused
+    a.success()
+    ;(await w2).success()
+    ;(await w1).success()
+    assert.deepEqual(order, ['w2', 'w1'])
+    assertBalanced(limit, 3)
+  })
+
+  test('without lifoWhenStanding the queue stays first come, first served', async () => {
+    const { limit, advance } = simulated({
+      initialLimit: 1,
+      queue: { codel: { targetMs: 40, intervalMs: 100 }, lifoWhenStanding: false },
+    })
+    const order: string[] = []
+    const a = limit.tryAcquire()!
+    const w1 = noted(order, 'w1', limit.acquire())
+    advance(50)
+    const w2 = noted(order, 'w2', limit.acquire())
+    advance(10)
+    a.success()
+    ;(await w1).success()
+    ;(await w2).success()
+    assert.deepEqual(order, ['w1', 'w2'])
+  })
+
+  test('a queue not empty for intervalMs refuses waiters older than targetMs (CoDel)', async () => {
     const { limit, advance } = simulated({
       initialLimit: 1,
       queue: { codel: { targetMs: 80, intervalMs: 100 } },
     })
     const a = limit.tryAcquire()!
-    const w1 = limit.acquire() // t=0: its deadline is max(0 + 80, 0 + 100)
+    const w1 = limit.acquire() // t=0: refused at max(0 + 80, 0 + 100)
     advance(50)
-    const w2 = limit.acquire() // t=50: max(130, 100)
-    advance(60) // t=110: w1 refused at 100 — the queue stood for 100 ms and it waited more than 80
+    const w2 = limit.acquire() // t=50: refused at max(130, 100) unless served
+    advance(60) // t=110
     await assert.rejects(w1, (e: unknown) => e instanceof LimitTimeoutError && e.reason === 'codel')
-    const order: string[] = []
-    const w3 = noted(order, 'w3', limit.acquire())
-    void w2.then(() => order.push('w2'))
-    a.success() // standing: LIFO hands the slot to w3, not to the older w2
-    const t3 = await w3
-    await settle()
-    assert.deepEqual(order, ['w3'])
-    t3.success()
-    ;(await w2).success()
-    assert.deepEqual(order, ['w3', 'w2'])
-    const s = limit.stats()
-    assert.equal(s.timedOut, 1)
-    assert.equal(s.queueTime.count, s.acquired)
-    assert.ok(s.queueTime.sumMs >= 60, `queue time ${s.queueTime.sumMs}`)
-    assertBalanced(limit, 4)
-  })
-
-  test('without lifoWhenStanding a standing queue stays first come, first served', async () => {
-    const { limit, advance } = simulated({
-      initialLimit: 1,
-      queue: { codel: { targetMs: 80, intervalMs: 100 }, lifoWhenStanding: false },
-    })
-    const a = limit.tryAcquire()!
-    advance(1)
-    const order: string[] = []
-    const w1 = noted(order, 'w1', limit.acquire())
-    advance(40)
-    const w2 = noted(order, 'w2', limit.acquire())
-    advance(70) // t=111: standing; w1 is 110 ms old → refused; w2 is 70 ms old
-    await assert.rejects(w1, LimitTimeoutError)
-    const w3 = noted(order, 'w3', limit.acquire())
+    assert.equal(limit.stats().queued, 1, 'w2 has waited 60 < 80 and stays')
     a.success()
     ;(await w2).success()
-    ;(await w3).success()
-    assert.deepEqual(order, ['w2', 'w3'])
+    // A burst of releases that empties the queue for less than the target does not end the busy
+    // period: a newcomer right after is judged as part of it.
+    const b = limit.tryAcquire()!
+    const w3 = limit.acquire() // t=110, the queue empty for 0 ms: still busy since t=0
+    advance(81)
+    await assert.rejects(w3, (e: unknown) => e instanceof LimitTimeoutError && e.reason === 'codel')
+    b.success()
+    const s = limit.stats()
+    assert.equal(s.timedOut, 2)
+    assert.equal(s.queueTime.count, s.acquired)
+    assert.ok(s.queueTime.sumMs >= 60, `queue time ${s.queueTime.sumMs}`)
+    assertBalanced(limit, 5)
   })
 
   test('maxWaitMs bounds every wait; codel: false never refuses before it', async () => {

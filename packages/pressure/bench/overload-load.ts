@@ -7,7 +7,7 @@
  *   { kind: 'closed', url, concurrency, ms }  → { rps, p99 }            (capacity)
  *   { kind: 'open', url, segments: [{ rate, ms }, …], bulkhead? }  → PhaseResult per segment
  * With `bulkhead` ('adaptive' or a number) the client goes through @beamline/undici's bulkhead with
- * that maxConcurrent (the fleet scenario: several such clients, no channel between them).
+ * that maxConcurrent and no queue (the fleet scenario: several such clients, no channel between them).
  */
 import { bulkhead as bulkheadInterceptor } from '@beamline/undici'
 import { type Dispatcher, Pool } from 'undici'
@@ -61,9 +61,15 @@ function clientFor(url: string, bulkhead: Bulkhead): Dispatcher {
   const key = `${url} ${bulkhead}`
   let client = clients.get(key)
   if (!client) {
-    client = poolFor(url).compose(
-      bulkheadInterceptor({ maxConcurrent: bulkhead, maxQueued: 500, queueTimeoutMs: 1_000 }),
-    )
+    // Fail fast rather than queue: a request that waits in the client for a slot misses the SLO.
+    const interceptor = bulkheadInterceptor({ maxConcurrent: bulkhead, maxQueued: 0 })
+    client = poolFor(url).compose(interceptor)
+    if (process.env['BENCH_VERBOSE']) {
+      setInterval(() => {
+        const k = interceptor.stats()[0]
+        if (k) console.error(`client ${process.pid} ${bulkhead}: limit=${k.limit} active=${k.active}`)
+      }, 1_000).unref()
+    }
     clients.set(key, client)
   }
   return client

@@ -19,8 +19,9 @@
  * the unprotected service).
  *
  * Fleet without coordination: one unprotected service; three load processes, each sending 1× its
- * capacity (3× together) through @beamline/undici's bulkhead, with no channel between them: first
- * `maxConcurrent: 'adaptive'`, then a fixed bulkhead sized for one client (fixed-limit's bound).
+ * capacity (3× together) through @beamline/undici's bulkhead (no queue: fail fast), with no channel
+ * between them, after 3 s at 0.1× each: first `maxConcurrent: 'adaptive'`, then a fixed bulkhead
+ * sized for one client (fixed-limit's bound).
  * Reported: the service's own p99 (time in its queue and at work) against its unloaded p99, and
  * each client's goodput against their mean.
  *
@@ -258,6 +259,8 @@ try {
     await phase(load, url, capacity * 0.25, 5_000)
     fleetUnloadedP99 = (await serverStats(url)).serverP99
     for (const mode of ['adaptive', FIXED] as const) {
+      // Each client's bulkhead first sees the service unloaded, as a client that starts before the rush.
+      await Promise.all(clients.map((c) => phase(c, url, capacity * 0.1, 3_000, mode)))
       await drain(url)
       await serverStats(url)
       const results = await Promise.all(clients.map((c) => phase(c, url, capacity, SECONDS * 1_000, mode)))
