@@ -7,9 +7,14 @@
  *  - a refusal at the limit;
  *  - two threads contending on one limit (the peers live inside one thread and cannot share).
  */
-import { once } from 'node:events'
-import { Worker } from 'node:worker_threads'
-import { do_not_optimize, measureCases, median, printTable, reportTarget } from '@beamline/bench-kit'
+import {
+  do_not_optimize,
+  inThreads,
+  measureCases,
+  median,
+  printTable,
+  reportTarget,
+} from '@beamline/bench-kit'
 import { Semaphore } from '@beamline/semaphore'
 import { Sema } from 'async-sema'
 import { bulkhead } from 'cockatiel'
@@ -44,17 +49,18 @@ class FixedSemaphore {
 const fixed = new FixedSemaphore(10)
 
 const FLOOR = 'bare Atomics.add+sub + performance.now()'
+const floor = {
+  name: FLOOR,
+  fn: () => {
+    Atomics.add(counter, 0, 1)
+    Atomics.sub(counter, 0, 1)
+    return performance.now()
+  },
+}
 const hot = printTable(
   'Uncontended: admit one, end it',
   await measureCases([
-    {
-      name: FLOOR,
-      fn: () => {
-        Atomics.add(counter, 0, 1)
-        Atomics.sub(counter, 0, 1)
-        return performance.now()
-      },
-    },
+    floor,
     {
       name: 'bare Atomics.add+sub pair',
       fn: () => {
@@ -151,14 +157,7 @@ full.tryAcquire()
 printTable(
   'Refusal at the limit',
   await measureCases([
-    {
-      name: FLOOR,
-      fn: () => {
-        Atomics.add(counter, 0, 1)
-        Atomics.sub(counter, 0, 1)
-        return performance.now()
-      },
-    },
+    floor,
     { name: 'beamline limit tryAcquire (full)', fn: () => full.tryAcquire() },
     { name: 'hand-written fixed semaphore (full)', fn: () => fixed.tryAcquire() && fixed.tryAcquire() },
   ]),
@@ -181,25 +180,17 @@ const workerSource = `
     })
   })`
 
-async function twoThreads(useLimit: boolean): Promise<number> {
-  const workers = [0, 1].map(
-    () =>
-      new Worker(workerSource, {
-        eval: true,
-        workerData: {
-          url: new URL('../src/index.js', import.meta.url).href,
-          handle: useLimit ? shared.handle : null,
-          counter: counter.buffer,
-          ops,
-        },
-      }),
+const twoThreads = (useLimit: boolean) =>
+  inThreads(
+    workerSource,
+    {
+      url: new URL('../src/index.js', import.meta.url).href,
+      handle: useLimit ? shared.handle : null,
+      counter: counter.buffer,
+      ops,
+    },
+    ops,
   )
-  await new Promise((r) => setTimeout(r, 200))
-  for (const w of workers) w.postMessage('go')
-  const elapsed = await Promise.all(workers.map(async (w) => (await once(w, 'message'))[0] as number))
-  await Promise.all(workers.map((w) => w.terminate()))
-  return (Math.max(...elapsed) * 1e6) / (2 * ops)
-}
 
 const bare: number[] = []
 const both: number[] = []
