@@ -13,8 +13,6 @@
  * an older minor ignore it and documents of an older minor stay valid. A rename, removal or change of
  * meaning is a new major (`beamline.snapshot/v2`), which a v1 reader refuses by name.
  */
-// biome-ignore lint/correctness/noUnusedImports: lets the declaration files name the schemas' symbol keys
-import type { Hint, Kind, OptionalKind, ReadonlyKind } from '@sinclair/typebox'
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
 import {
   MAX_GC_TYPES,
@@ -78,16 +76,20 @@ const MailboxCounters = {
   dropped: DropCountsSchema,
 }
 
-export const MailboxGroupSchema = Type.Object(
-  {
-    queued: Count('Messages waiting now.'),
-    nonEmpty: Count('Mailboxes holding at least one message now.'),
-    longest: Count('Length of the longest mailbox now.'),
-    mailboxes: Count('Mailboxes open now.'),
-    ...MailboxCounters,
-  },
-  { title: 'MailboxGroup', description: 'Totals of a set of mailboxes (one group, or every group).' },
-)
+/** A set of mailboxes' totals, described as where it appears (a group, or every group together). */
+const mailboxGroup = (description: string) =>
+  Type.Object(
+    {
+      queued: Count('Messages waiting now.'),
+      nonEmpty: Count('Mailboxes holding at least one message now.'),
+      longest: Count('Length of the longest mailbox now.'),
+      mailboxes: Count('Mailboxes open now.'),
+      ...MailboxCounters,
+    },
+    { title: 'MailboxGroup', description },
+  )
+
+export const MailboxGroupSchema = mailboxGroup('Totals of a set of mailboxes (one group, or every group).')
 
 export const MailboxTopRowSchema = Type.Object(
   {
@@ -115,7 +117,7 @@ const LongestSchema = Type.Object(
 
 export const MailboxesSchema = Type.Object(
   {
-    totals: { ...MailboxGroupSchema, description: 'Every group together.' },
+    totals: mailboxGroup('Every group together.'),
     groups: NameMap(MailboxGroupSchema, {
       maxProperties: MAX_LIST,
       maxKey: MAX_KEY,
