@@ -33,5 +33,13 @@ export {
   seqWriteEnd,
   storeBeforeWrites,
 } from './seqlock.js'
+export {
+  type Linked,
+  type ParkOptions,
+  Waiter,
+  WaiterList,
+  WaitQueue,
+  type WaitQueueHooks,
+} from './wait-queue.js'
 export { warnOnce } from './warn.js'
-export { onWorkerExit } from './worker-exit.js'
+export { onWorkerExit, type WatchableWorker } from './worker-exit.js'

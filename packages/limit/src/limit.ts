@@ -21,8 +21,10 @@ import {
   numberOption,
   onWorkerExit,
   type SharedHandle,
+  WaiterList,
+  type WatchableWorker,
 } from '@beamline/core'
-import { Semaphore, type SemaphoreHandle, type WatchableWorker } from '@beamline/semaphore'
+import { Semaphore, type SemaphoreHandle } from '@beamline/semaphore'
 import { ALGORITHM_FUNCTIONS, type Bounds, baseline, updateBaseline, type Window } from './algorithms.js'
 import {
   LimitExceededError,
@@ -271,12 +273,6 @@ interface Waiter {
   next: Waiter | undefined
 }
 
-class Lane {
-  head: Waiter | undefined
-  tail: Waiter | undefined
-  length = 0
-}
-
 /** Sums over the retired totals and every live slot. */
 interface Totals {
   counters: Float64Array
@@ -339,7 +335,8 @@ class Engine {
   /** Float64 index of partition 0's counters: the unpartitioned hot path's. */
   readonly #c0: number
   readonly #bounds: Bounds
-  readonly #lanes: Lane[]
+  /** This thread's waiters, one FIFO lane per partition. */
+  readonly #lanes: WaiterList<Waiter>[]
   /**
    * One token in `stride` taken by tryAcquire is timed, so that each thread times about
    * SAMPLES_PER_TICK tokens per tick: two clock reads are the largest cost of the hot path, and more
@@ -392,7 +389,7 @@ class Engine {
     this.#c0 = this.counterF[0]!
     this.partI = handle.partitions.map((_, p) => partitionIndex(p))
     this.#bounds = { min: this.i32[MIN_LIMIT]!, max: this.i32[MAX_LIMIT]! }
-    this.#lanes = handle.partitions.map(() => new Lane())
+    this.#lanes = handle.partitions.map(() => new WaiterList<Waiter>())
     this.#seenLimit = Atomics.load(this.i32, LIMIT)
     this.#onChange = onChange
     const ref = new WeakRef(this)
@@ -575,12 +572,7 @@ class Engine {
       prev: undefined,
       next: undefined,
     }
-    const lane = this.#lanes[p]!
-    waiter.prev = lane.tail
-    if (lane.tail) lane.tail.next = waiter
-    else lane.head = waiter
-    lane.tail = waiter
-    lane.length++
+    this.#lanes[p]!.push(waiter)
     this.localWaiters++
     i32[this.slot + S_WAITERS]!++
     f64[this.slotF + S_QUEUED]!++
@@ -611,14 +603,8 @@ class Engine {
   }
 
   #unlink(w: Waiter): void {
-    const lane = this.#lanes[w.p]!
-    if (w.prev) w.prev.next = w.next
-    else lane.head = w.next
-    if (w.next) w.next.prev = w.prev
-    else lane.tail = w.prev
-    w.prev = w.next = undefined
+    this.#lanes[w.p]!.remove(w)
     w.queued = false
-    lane.length--
     this.localWaiters--
     const i32 = this.i32
     Atomics.sub(i32, WAITING, 1)
