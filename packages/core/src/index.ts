@@ -12,7 +12,18 @@ export {
   pathOf,
 } from './http-edge.js'
 export { MIN_NODE_VERSION, unsupportedNode } from './node-version.js'
-export { choiceOption, functionOption, integerOption, nameOption, numberOption } from './options.js'
+export {
+  booleanOption,
+  choiceOption,
+  functionOption,
+  integerOption,
+  MAX_TIMER_MS,
+  nameOption,
+  numberOption,
+  objectOption,
+  optionsObject,
+  timeoutOption,
+} from './options.js'
 export {
   acquireRuntimeSampler,
   type EventLoopDelay,

@@ -11,9 +11,10 @@ import {
   InvalidOptionError,
   integerOption,
   nameOption,
-  numberOption,
   onWorkerExit,
+  optionsObject,
   type SharedHandle,
+  timeoutOption,
   WaitQueue,
   type WatchableWorker,
 } from '@beamline/core'
@@ -26,9 +27,6 @@ import {
   MAX_CAPACITY_BYTES,
   MIN_CAPACITY_BYTES,
 } from './layout.js'
-
-/** Longest `timeoutMs` of send(): what setTimeout can wait. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
 /**
  * What a Channel needs of a registry (`MailboxRegistry` from @beamline/mailbox): `observe()`. Typed
@@ -131,8 +129,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     let observe: (() => { close(): void }) | undefined
     if (options instanceof Attach) handle = options.handle
     else {
-      if (typeof options !== 'object' || options === null)
-        throw new InvalidOptionError('options', 'must be an object with name and capacityBytes')
+      optionsObject(options, 'with name and capacityBytes')
       const name = nameOption('name', options.name)
       const capacityBytes = capacityOption(options.capacityBytes)
       const maxThreads = integerOption('maxThreads', options.maxThreads, 1, 4096, 64)
@@ -207,8 +204,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     let timeoutMs: number | undefined
     try {
       bytesArgument(bytes)
-      const t = options?.timeoutMs
-      timeoutMs = t === undefined ? undefined : numberOption('timeoutMs', t, { min: 0, max: MAX_TIMEOUT_MS })
+      timeoutMs = timeoutOption('timeoutMs', options?.timeoutMs)
       if (bytes.length > this.maxFrameBytes)
         throw new FrameTooLargeError(this.name, bytes.length, this.maxFrameBytes)
     } catch (error) {

@@ -18,9 +18,9 @@ import {
   checkSharedBuffer,
   InvalidHandleError,
   InvalidOptionError,
-  numberOption,
   onWorkerExit,
   type SharedHandle,
+  timeoutOption,
   WaiterList,
   type WatchableWorker,
 } from '@beamline/core'
@@ -118,7 +118,6 @@ const MAX_WINDOW_MS = 1000
 const SAMPLES_PER_TICK = 64
 const MIN_TIMED_GAP_MS = TICK_MS / SAMPLES_PER_TICK / 4
 const MAX_STRIDE = 2 ** 20
-const MAX_TIMEOUT_MS = 2 ** 31 - 1
 const OWNER_ID = threadId + 1
 const HIST_BUCKETS = QUEUE_TIME_BOUNDS_MS.length
 /** x86 never reorders a load with a later load (TSO); elsewhere a release store keeps earlier loads before the next Atomics.load. */
@@ -1094,8 +1093,7 @@ export class AdaptiveLimit extends EventEmitter<{ change: [LimitChange] }> {
   acquire(options: AcquireOptions | null = {}): Promise<Token> {
     try {
       const { partition, signal, timeoutMs: t } = options ?? {}
-      const timeoutMs =
-        t === undefined ? undefined : numberOption('timeoutMs', t, { min: 0, max: MAX_TIMEOUT_MS })
+      const timeoutMs = timeoutOption('timeoutMs', t)
       return this.#engine.acquire(partition, signal, timeoutMs)
     } catch (err) {
       return Promise.reject(err)

@@ -17,6 +17,7 @@ import {
   integerOption,
   nameOption,
   numberOption,
+  objectOption,
   ReadOnlyError,
   type SharedHandle,
 } from '@beamline/core'
@@ -178,8 +179,7 @@ export class HashRing {
       this.#db = DoubleBuffer.attach(HANDLE_KIND, options.handle.buffer)
       this.algorithm = choiceOption('handle.algorithm', options.handle.algorithm, ALGORITHMS)
     } else {
-      if (typeof options !== 'object' || options === null)
-        throw new InvalidOptionError('options', 'must be an object')
+      objectOption('options', options, {})
       this.algorithm = choiceOption('algorithm', options.algorithm, ALGORITHMS, 'default')
       if (this.algorithm === 'ketama' && options.points !== undefined) {
         throw new InvalidOptionError(

@@ -6,6 +6,7 @@ import {
   checkHandle,
   InvalidOptionError,
   integerOption,
+  objectOption,
   ReadOnlyError,
   type SharedHandle,
 } from '@beamline/core'
@@ -52,8 +53,7 @@ export class SharedSnapshot {
       this.#db = options.db
       this.#writable = false
     } else {
-      if (typeof options !== 'object' || options === null)
-        throw new InvalidOptionError('options', 'must be an object')
+      objectOption('options', options, {})
       const maxBytes = integerOption('maxBytes', options.maxBytes, 1, MAX_CAPACITY, 1 << 20)
       this.#db = DoubleBuffer.create(maxBytes, 0, () => {})
       this.#writable = true

@@ -11,8 +11,9 @@ import { deserialize, serialize } from 'node:v8'
 import { threadId } from 'node:worker_threads'
 import {
   checkHandle,
-  InvalidOptionError,
   integerOption,
+  MAX_TIMER_MS,
+  objectOption,
   type SharedHandle,
   type WatchableWorker,
 } from '@beamline/core'
@@ -102,12 +103,11 @@ export class SharedValue<T = unknown> {
     if (options instanceof Attach) {
       const { buffer, lockTimeoutMs } = options.handle
       this.#db = DoubleBuffer.attach(HANDLE_KIND, buffer)
-      this.#lockTimeoutMs = integerOption('handle.lockTimeoutMs', lockTimeoutMs, 1, 2 ** 31 - 1)
+      this.#lockTimeoutMs = integerOption('handle.lockTimeoutMs', lockTimeoutMs, 1, MAX_TIMER_MS)
     } else {
-      if (typeof options !== 'object' || options === null)
-        throw new InvalidOptionError('options', 'must be an object')
+      objectOption('options', options, {})
       const maxBytes = integerOption('maxBytes', options.maxBytes, 1, MAX_CAPACITY, 64 << 10)
-      this.#lockTimeoutMs = integerOption('lockTimeoutMs', options.lockTimeoutMs, 1, 2 ** 31 - 1, 1000)
+      this.#lockTimeoutMs = integerOption('lockTimeoutMs', options.lockTimeoutMs, 1, MAX_TIMER_MS, 1000)
       const bytes = encode(options.initial)
       if (bytes.byteLength > maxBytes)
         throw new SnapshotTooLargeError('the initial value', bytes.byteLength, maxBytes)

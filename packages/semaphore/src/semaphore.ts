@@ -15,9 +15,10 @@ import {
   InvalidOptionError,
   integerOption,
   nameOption,
-  numberOption,
   onWorkerExit,
+  optionsObject,
   type SharedHandle,
+  timeoutOption,
   WaitQueue,
   type WatchableWorker,
 } from '@beamline/core'
@@ -52,8 +53,6 @@ import {
 
 /** Largest `max`, and largest number of permits one call may take: FREE must fit an Int32 with room to go negative. */
 export const MAX_PERMITS = 2 ** 30
-/** Longest `timeoutMs` of acquire(): what setTimeout can wait. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
 export interface SemaphoreOptions {
   /** Name shown in `stats()`, errors and metrics (label `semaphore`). Non-empty, at most 200 UTF-8 bytes. */
@@ -176,8 +175,7 @@ export class Semaphore {
     let handle: SemaphoreHandle
     if (options instanceof Attach) handle = options.handle
     else {
-      if (typeof options !== 'object' || options === null)
-        throw new InvalidOptionError('options', 'must be an object with name and max')
+      optionsObject(options, 'with name and max')
       const name = nameOption('name', options.name)
       const max = integerOption('max', options.max, 1, MAX_PERMITS)
       const maxWaiters = integerOption('maxWaiters', options.maxWaiters, 0, MAX_PERMITS, 1000)
@@ -251,9 +249,7 @@ export class Semaphore {
   acquire(options: AcquireOptions | null = {}): Promise<void> {
     const { permits: p, timeoutMs: t, signal } = options ?? {}
     const permits = integerOption('permits', p, 1, MAX_PERMITS, 1)
-    // setTimeout's limit: a longer delay would fire after 1 ms.
-    const timeoutMs =
-      t === undefined ? undefined : numberOption('timeoutMs', t, { min: 0, max: MAX_TIMEOUT_MS })
+    const timeoutMs = timeoutOption('timeoutMs', t)
     if (signal?.aborted) {
       this.#count(TIMED_OUT)
       return Promise.reject(signal.reason)
