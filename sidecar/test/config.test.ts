@@ -186,7 +186,7 @@ describe('beamline-sidecar command line', () => {
       [
         ['--config', file('bad3.yaml', 'strict: 5\ntargets: [unix:/tmp/x.sock]\n')],
         {},
-        /bad3\.yaml:1:9 strict: must be true or false, got 5/,
+        /bad3\.yaml:1:9 strict: must be a boolean \(true or false\), got 5/,
       ],
       [
         ['--config', file('bad4.yaml', 'discoverDir: 7\n')],

@@ -111,7 +111,7 @@ export function functionOption<F extends (...args: never[]) => unknown>(
 export function booleanOption(name: string, value: unknown, fallback?: boolean): boolean {
   if (value === undefined && fallback !== undefined) return fallback
   if (typeof value !== 'boolean')
-    throw new InvalidOptionError(name, `must be true or false, got ${show(value)}`)
+    throw new InvalidOptionError(name, `must be a boolean (true or false), got ${show(value)}`)
   return value
 }
 

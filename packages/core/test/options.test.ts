@@ -95,7 +95,7 @@ test('booleanOption, objectOption, optionsObject, timeoutOption and a function f
   assert.equal(booleanOption('lifo', false, true), false)
   assert.throws(() => booleanOption('lifo', 'yes'), {
     code: 'ERR_BEAMLINE_INVALID_OPTION',
-    message: 'lifo: must be true or false, got "yes"',
+    message: 'lifo: must be a boolean (true or false), got "yes"',
   })
   assert.equal(objectOption('queue', undefined), undefined)
   const fallback = { a: 1 }
