@@ -176,7 +176,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   /**
-   * Writes the frame if there is room now; never waits. False when full — counted in `framesRefused`
+   * Writes the frame if there is room now; never waits. False when full: rejected, counted in `framesRefused`
    * — and also while send() calls of this object wait, so that its frames stay in order. Throws
    * `ERR_BEAMLINE_FRAME_TOO_LARGE` for a frame that can never fit, `ERR_BEAMLINE_CHANNEL_CLOSED` after
    * close().

@@ -69,7 +69,10 @@ export interface RingTotals {
   bytesSent: number
   framesReceived: number
   bytesReceived: number
-  /** trySend() calls refused because the channel was full (and the bytes they carried). */
+  /**
+   * trySend() calls rejected because the channel was full (and the bytes they carried). The fields
+   * keep their published names; the word for the concept is "rejected" (docs/architecture.md).
+   */
   framesRefused: number
   bytesRefused: number
   /** send() calls that found no room before their deadline. */

@@ -98,7 +98,7 @@ export interface AcquireOptions {
  * Summed over all threads, including threads that have exited. `acquired`, `rejected` and `timedOut`
  * count calls (one per `tryAcquire`, `acquire`, `call` or `tryCall`, whatever the permits it asked
  * for), so every call ends in exactly one of them: `acquired + rejected + timedOut` = calls made,
- * once none is parked (`waiting` = 0); calls refused for an invalid argument (`permits` or `timeoutMs`
+ * once none is parked (`waiting` = 0); calls that throw for an invalid argument (`permits` or `timeoutMs`
  * out of range) are not counted. No counter ever decreases, whatever threads exit meanwhile; all are
  * exact to 2^53.
  */
@@ -112,7 +112,7 @@ export interface SemaphoreStats {
   /** Calls granted since creation, one per call whatever its `permits`. */
   acquired: number
   /**
-   * Calls refused since creation: `tryAcquire`, `call` and `tryCall` that found no free permit,
+   * Calls rejected since creation: `tryAcquire`, `call` and `tryCall` that found no free permit,
    * `acquire()` that found `maxWaiters` callers parked (`ERR_BEAMLINE_SEMAPHORE_QUEUE_FULL`) or asked
    * for more permits than `max`.
    */
@@ -219,7 +219,7 @@ export class Semaphore {
     return new Semaphore(new Attach(h))
   }
 
-  /** Takes `permits` if they are free now; never waits. A refusal counts in `rejected`. */
+  /** Takes `permits` if they are free now; never waits. A rejection counts in `rejected`. */
   tryAcquire(permits = 1): boolean {
     if (permits !== 1) permitsArgument(permits)
     if (this.#take(permits)) return true
@@ -391,7 +391,7 @@ export class Semaphore {
     const i32 = this.#i32
     // A plain read is only a guess for the CAS, which validates it; each Atomics call is a V8 builtin
     // costing about as much as the whole rest of this path. Before refusing, confirm with a real
-    // Atomics.load so that a refusal is never based on a stale value.
+    // Atomics.load so that a rejection is never based on a stale value.
     let free = i32[FREE]!
     if (free < permits) free = Atomics.load(i32, FREE)
     while (free >= permits) {
