@@ -203,10 +203,15 @@ type Raw = { value: unknown; where: string }
  * the one every package uses, its message located at `where`.
  */
 function convert(spec: OptionSpec, raw: Raw): unknown {
+  return located(raw.where, () => check(spec, raw))
+}
+
+/** Runs a check of the option kit and re-throws its error as a `ConfigError` located at `where`. */
+export function located<T>(where: string, check: () => T): T {
   try {
-    return check(spec, raw)
+    return check()
   } catch (err) {
-    if (err instanceof InvalidOptionError) throw new ConfigError(raw.where, err.detail)
+    if (err instanceof InvalidOptionError) throw new ConfigError(where, err.detail)
     throw err
   }
 }
