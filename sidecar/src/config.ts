@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { booleanOption, InvalidOptionError, integerOption, nameOption } from '@beamline/core'
 import { developmentSocketDir, SOCKET_DIR } from '@beamline/exporter'
 import { LineCounter, parseDocument } from 'yaml'
 import { ConfigError } from './errors.js'
@@ -196,8 +197,26 @@ totals per poll cycle), /healthz, /readyz (after the first complete poll).
 
 type Raw = { value: unknown; where: string }
 
-/** Checks one raw value (a string from a flag or variable, anything from a file) and returns it typed. */
+/**
+ * Checks one raw value (a string from a flag or variable, anything from a file) and returns it typed:
+ * text is coerced first (`"500"` to 500, `"1"` to true), then checked by @beamline/core's option kit,
+ * the one every package uses, its message located at `where`.
+ */
 function convert(spec: OptionSpec, raw: Raw): unknown {
+  return located(raw.where, () => check(spec, raw))
+}
+
+/** Runs a check of the option kit and re-throws its error as a `ConfigError` located at `where`. */
+export function located<T>(where: string, check: () => T): T {
+  try {
+    return check()
+  } catch (err) {
+    if (err instanceof InvalidOptionError) throw new ConfigError(where, err.detail)
+    throw err
+  }
+}
+
+function check(spec: OptionSpec, raw: Raw): unknown {
   const { value, where } = raw
   switch (spec.kind) {
     case 'targets': {
@@ -218,13 +237,7 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
     }
     case 'integer': {
       const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < spec.min! || n > spec.max!) {
-        throw new ConfigError(
-          where,
-          `must be an integer from ${spec.min} to ${spec.max}, got ${JSON.stringify(value)}`,
-        )
-      }
-      return n
+      return integerOption(where, n, spec.min!, spec.max!)
     }
     case 'listen': {
       const m = typeof value === 'string' ? /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value) : null
@@ -256,14 +269,13 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
         typeof value === 'boolean'
           ? value
           : ({ true: true, '1': true, false: false, '0': false } as const)[String(value)]
-      if (b === undefined)
+      // Text that is none of the four words: name them all, the kit knows only true and false.
+      if (b === undefined && typeof value === 'string')
         throw new ConfigError(where, `must be true or false (or 1 or 0), got ${JSON.stringify(value)}`)
-      return b
+      return booleanOption(where, b ?? value)
     }
     case 'string':
-      if (typeof value !== 'string' || value === '')
-        throw new ConfigError(where, `must be a non-empty string, got ${JSON.stringify(value)}`)
-      return resolve(value)
+      return resolve(nameOption(where, value, 4096))
   }
 }
 

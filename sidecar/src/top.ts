@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util'
+import { choiceOption, integerOption } from '@beamline/core'
+import { located } from './config.js'
 import { ConfigError } from './errors.js'
 import {
   type ApiHistory,
@@ -72,14 +74,12 @@ export function parseTopArgs(
   } catch {}
   if (protocol !== 'http:' && protocol !== 'https:')
     throw new ConfigError('--url', `must be the sidecar's http:// URL, got ${JSON.stringify(url)}`)
-  const sort = String(values['sort'])
-  if (!(SORT_KEYS as readonly string[]).includes(sort))
-    throw new ConfigError('--sort', `must be one of ${SORT_KEYS.join(', ')}, got ${JSON.stringify(sort)}`)
+  const sort = located('--sort', () => choiceOption('sort', String(values['sort']), SORT_KEYS))
   const raw = String(values['interval-ms'])
-  const intervalMs = /^\d+$/.test(raw) ? Number(raw) : Number.NaN
-  if (!(intervalMs >= 100 && intervalMs <= 60_000))
-    throw new ConfigError('--interval-ms', `must be an integer from 100 to 60000, got ${JSON.stringify(raw)}`)
-  return { kind: 'run', options: { url, sort: sort as SortKey, intervalMs } }
+  const intervalMs = located('--interval-ms', () =>
+    integerOption('interval-ms', /^\d+$/.test(raw) ? Number(raw) : raw, 100, 60_000),
+  )
+  return { kind: 'run', options: { url, sort, intervalMs } }
 }
 
 /** What one frame shows. */

@@ -182,6 +182,17 @@ describe('beamline-sidecar command line', () => {
         /bad2\.yaml:1:12 timeoutMs: must be an integer from 10 to 60000, got "soon"/,
       ],
       [[], { BEAMLINE_LISTEN: 'nowhere' }, /BEAMLINE_LISTEN: must be HOST:PORT/],
+      // A file's values are typed: checked by @beamline/core's option kit, located at the key.
+      [
+        ['--config', file('bad3.yaml', 'strict: 5\ntargets: [unix:/tmp/x.sock]\n')],
+        {},
+        /bad3\.yaml:1:9 strict: must be a boolean \(true or false\), got 5/,
+      ],
+      [
+        ['--config', file('bad4.yaml', 'discoverDir: 7\n')],
+        {},
+        /bad4\.yaml:1:14 discoverDir: must be a non-empty string of at most 4096 UTF-8 bytes, got 7/,
+      ],
       [[], {}, /command line: nothing to poll; pass --target .* or --discover-dir DIR/],
       [['--discover-dir', join(dir, 'nope'), '--strict'], {}, /--discover-dir: .*nope is not a directory/],
     ]

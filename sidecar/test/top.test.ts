@@ -236,4 +236,19 @@ describe('beamline-sidecar top', () => {
       options: { url: 'http://127.0.0.1:9464', sort: 'length', intervalMs: 1000 },
     })
   })
+
+  it('checks its flags with the option kit, naming the flag and what it accepts', () => {
+    assert.throws(() => parseTopArgs(['--sort', 'size']), {
+      code: 'ERR_BEAMLINE_SIDECAR_CONFIG',
+      message: `--sort: must be one of 'length', 'peak', 'age', 'rate', got "size"`,
+    })
+    assert.throws(() => parseTopArgs(['--interval-ms', 'soon']), {
+      code: 'ERR_BEAMLINE_SIDECAR_CONFIG',
+      message: '--interval-ms: must be an integer from 100 to 60000, got "soon"',
+    })
+    assert.throws(() => parseTopArgs(['--interval-ms', '50']), {
+      message: '--interval-ms: must be an integer from 100 to 60000, got 50',
+    })
+    assert.equal(parseTopArgs(['--sort', 'rate', '--interval-ms', '250']).kind, 'run')
+  })
 })

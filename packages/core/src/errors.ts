@@ -16,10 +16,13 @@ export class BeamlineError extends Error {
 export class InvalidOptionError extends BeamlineError {
   /** The option's name as the caller wrote it, e.g. `max` or `thresholds.gcFraction`. */
   readonly option: string
+  /** The message without the option's name, e.g. `must be an integer from 1 to 10, got 0`. */
+  readonly detail: string
 
   constructor(option: string, message: string) {
     super('ERR_BEAMLINE_INVALID_OPTION', `${option}: ${message}`)
     this.option = option
+    this.detail = message
   }
 }
 

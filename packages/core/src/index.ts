@@ -12,7 +12,18 @@ export {
   pathOf,
 } from './http-edge.js'
 export { MIN_NODE_VERSION, unsupportedNode } from './node-version.js'
-export { choiceOption, functionOption, integerOption, nameOption, numberOption } from './options.js'
+export {
+  booleanOption,
+  choiceOption,
+  functionOption,
+  integerOption,
+  MAX_TIMER_MS,
+  nameOption,
+  numberOption,
+  objectOption,
+  optionsObject,
+  timeoutOption,
+} from './options.js'
 export {
   acquireRuntimeSampler,
   type EventLoopDelay,
@@ -33,5 +44,13 @@ export {
   seqWriteEnd,
   storeBeforeWrites,
 } from './seqlock.js'
+export {
+  type Linked,
+  type ParkOptions,
+  Waiter,
+  WaiterList,
+  WaitQueue,
+  type WaitQueueHooks,
+} from './wait-queue.js'
 export { warnOnce } from './warn.js'
-export { onWorkerExit } from './worker-exit.js'
+export { onWorkerExit, type WatchableWorker } from './worker-exit.js'

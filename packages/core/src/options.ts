@@ -86,13 +86,69 @@ export function nameOption(name: string, value: unknown, maxBytes = 200): string
   return value
 }
 
-/** Returns `value` if it is a function (or `undefined` when optional). */
+/** Returns `value` if it is a function; `undefined` gives `fallback` (itself undefined when none). */
 export function functionOption<F extends (...args: never[]) => unknown>(
   name: string,
   value: unknown,
+): F | undefined
+export function functionOption<F extends (...args: never[]) => unknown>(
+  name: string,
+  value: unknown,
+  fallback: F,
+): F
+export function functionOption<F extends (...args: never[]) => unknown>(
+  name: string,
+  value: unknown,
+  fallback?: F,
 ): F | undefined {
-  if (value === undefined) return undefined
+  if (value === undefined) return fallback
   if (typeof value !== 'function')
     throw new InvalidOptionError(name, `must be a function, got ${show(value)}`)
   return value as F
+}
+
+/** Returns `value` if it is a boolean; `undefined` takes `fallback` when one is given. */
+export function booleanOption(name: string, value: unknown, fallback?: boolean): boolean {
+  if (value === undefined && fallback !== undefined) return fallback
+  if (typeof value !== 'boolean')
+    throw new InvalidOptionError(name, `must be a boolean (true or false), got ${show(value)}`)
+  return value
+}
+
+/**
+ * Returns `value` if it is a plain object (not null, not an array), for nested options such as
+ * `queue.codel`; `undefined` gives `fallback` (itself undefined when none). `holds` completes the
+ * message: `must be an object with name and max`.
+ */
+export function objectOption<T extends object>(name: string, value: unknown): T | undefined
+export function objectOption<T extends object>(name: string, value: unknown, fallback: T, holds?: string): T
+export function objectOption<T extends object>(
+  name: string,
+  value: unknown,
+  fallback?: T,
+  holds?: string,
+): T | undefined {
+  if (value === undefined && fallback !== undefined) return fallback
+  if (value === undefined && holds === undefined) return undefined
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidOptionError(name, `must be an object${holds ? ` ${holds}` : ''}, got ${show(value)}`)
+  return value as T
+}
+
+/** The options argument of a constructor, which is required: `holds` says what it must hold (`with name and max`). */
+export function optionsObject<T extends object>(value: unknown, holds: string): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidOptionError('options', `must be an object ${holds}, got ${show(value)}`)
+  return value as T
+}
+
+/** The longest delay setTimeout can wait, in ms (a longer one would fire after 1 ms). */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * An optional `timeoutMs` of a waiting call: `undefined` (wait without a deadline), or milliseconds
+ * from 0 (fail at once instead of waiting) to `MAX_TIMER_MS` (about 24.8 days).
+ */
+export function timeoutOption(name: string, value: unknown): number | undefined {
+  return value === undefined ? undefined : numberOption(name, value, { min: 0, max: MAX_TIMER_MS })
 }

@@ -14,6 +14,15 @@
  */
 import type { Worker } from 'node:worker_threads'
 
+/**
+ * What a structure's `watch()` needs of a `Worker`: its id and its exit event. Structural, so that a
+ * `Worker` of any `node:worker_threads` (or a test's stand-in) fits.
+ */
+export interface WatchableWorker {
+  readonly threadId: number
+  once(event: 'exit', listener: (exitCode: number) => void): unknown
+}
+
 type Listener<T extends object> = (target: T, threadId: number) => void
 
 interface Entry {

@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
+  booleanOption,
   checkHandle,
   choiceOption,
+  functionOption,
   InvalidHandleError,
   InvalidOptionError,
   integerOption,
+  MAX_TIMER_MS,
   nameOption,
   numberOption,
+  objectOption,
+  optionsObject,
+  timeoutOption,
   warnOnce,
 } from '../src/index.js'
 
@@ -82,4 +88,30 @@ test('warnOnce emits one process warning per key', async () => {
   assert.equal(seen.length, 1)
   assert.equal(seen[0]!.name, 'BeamlineWarning')
   assert.match(seen[0]!.message, /exporter failed: boom$/)
+})
+
+test('booleanOption, objectOption, optionsObject, timeoutOption and a function fallback name the option and what it accepts', () => {
+  assert.equal(booleanOption('lifo', undefined, true), true)
+  assert.equal(booleanOption('lifo', false, true), false)
+  assert.throws(() => booleanOption('lifo', 'yes'), {
+    code: 'ERR_BEAMLINE_INVALID_OPTION',
+    message: 'lifo: must be a boolean (true or false), got "yes"',
+  })
+  assert.equal(objectOption('queue', undefined), undefined)
+  const fallback = { a: 1 }
+  assert.equal(objectOption('queue', undefined, fallback), fallback)
+  assert.throws(() => objectOption('queue', [1]), { message: 'queue: must be an object, got object' })
+  assert.throws(() => objectOption('queue', 5), { message: 'queue: must be an object, got 5' })
+  assert.throws(() => optionsObject(undefined, 'with name and max'), {
+    option: 'options',
+    detail: 'must be an object with name and max, got undefined',
+  })
+  assert.equal(timeoutOption('timeoutMs', undefined), undefined)
+  assert.equal(timeoutOption('timeoutMs', 0), 0)
+  assert.throws(() => timeoutOption('timeoutMs', MAX_TIMER_MS + 1), {
+    message: `timeoutMs: must be a finite number ≥ 0 and ≤ ${MAX_TIMER_MS}, got ${MAX_TIMER_MS + 1}`,
+  })
+  const now = () => 1
+  assert.equal(functionOption('now', undefined, now), now)
+  assert.throws(() => functionOption('now', 1, now), { message: 'now: must be a function, got 1' })
 })

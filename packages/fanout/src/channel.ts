@@ -11,9 +11,12 @@ import {
   InvalidOptionError,
   integerOption,
   nameOption,
-  numberOption,
   onWorkerExit,
+  optionsObject,
   type SharedHandle,
+  timeoutOption,
+  WaitQueue,
+  type WatchableWorker,
 } from '@beamline/core'
 import { ChannelAbortedError, ChannelClosedError, ChannelTimeoutError, FrameTooLargeError } from './errors.js'
 import { CLOSED, createRingBuffer, FrameRing, FULL, type RingTotals, ringGeometry } from './frame-ring.js'
@@ -24,9 +27,6 @@ import {
   MAX_CAPACITY_BYTES,
   MIN_CAPACITY_BYTES,
 } from './layout.js'
-
-/** Longest `timeoutMs` of send(): what setTimeout can wait. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
 /**
  * What a Channel needs of a registry (`MailboxRegistry` from @beamline/mailbox): `observe()`. Typed
@@ -82,23 +82,6 @@ export interface ChannelStats extends RingTotals {
   capacityBytes: number
 }
 
-/** What `watch()` needs of a `Worker`: its id and its exit event. */
-export interface WatchableWorker {
-  readonly threadId: number
-  once(event: 'exit', listener: (exitCode: number) => void): unknown
-}
-
-interface Waiter {
-  bytes: Uint8Array
-  resolve: () => void
-  reject: (reason: unknown) => void
-  timer: NodeJS.Timeout | undefined
-  signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
-  prev: Waiter | undefined
-  next: Waiter | undefined
-}
-
 /** Module-private: what `Channel.attach()` hands the constructor. */
 class Attach {
   constructor(readonly handle: ChannelHandle) {}
@@ -137,12 +120,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
   readonly maxFrameBytes: number
   readonly #ring: FrameRing
   readonly #observation: { close(): void } | undefined
-  #head: Waiter | undefined
-  #tail: Waiter | undefined
-  /** True while an Atomics.waitAsync for room is pending for this object. */
-  #armed = false
-  /** Ref'd while senders or the consumer wait here: a pending waitAsync alone does not keep Node alive. */
-  #keepAlive: NodeJS.Timeout | undefined
+  /** This object's parked send() calls, each holding a copy of its frame; woken through ROOM_SEQ. */
+  readonly #senders: WaitQueue<Uint8Array>
   #consumerWaiting = false
 
   constructor(options: ChannelOptions | Attach) {
@@ -150,8 +129,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     let observe: (() => { close(): void }) | undefined
     if (options instanceof Attach) handle = options.handle
     else {
-      if (typeof options !== 'object' || options === null)
-        throw new InvalidOptionError('options', 'must be an object with name and capacityBytes')
+      optionsObject(options, 'with name and capacityBytes')
       const name = nameOption('name', options.name)
       const capacityBytes = capacityOption(options.capacityBytes)
       const maxThreads = integerOption('maxThreads', options.maxThreads, 1, 4096, 64)
@@ -172,6 +150,17 @@ export class Channel implements AsyncIterable<Uint8Array> {
     this.#ring = new FrameRing(handle.buffer)
     this.capacityBytes = this.#ring.capacityBytes
     this.maxFrameBytes = this.capacityBytes - 8
+    const ring = this.#ring
+    const [words, roomSeq] = ring.roomWord()
+    this.#senders = new WaitQueue<Uint8Array>(words, roomSeq, {
+      serve: (waiter) => {
+        const result = ring.write(waiter.value, this.name)
+        if (result === FULL) return false
+        this.#senders.settle(waiter, result === CLOSED ? new ChannelClosedError(this.name) : undefined)
+        return true
+      },
+      left: () => ring.addWaiter(-1, this.name),
+    })
     this.#observation = observe?.()
     // Workers this thread creates from now on: their slots and consumer role are reclaimed when they exit.
     onWorkerExit(this, (channel, tid) => channel.#ring.reclaim(tid))
@@ -187,7 +176,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   /**
-   * Writes the frame if there is room now; never waits. False when full — counted in `framesRefused`
+   * Writes the frame if there is room now; never waits. False when full: rejected, counted in `framesRefused`
    * — and also while send() calls of this object wait, so that its frames stay in order. Throws
    * `ERR_BEAMLINE_FRAME_TOO_LARGE` for a frame that can never fit, `ERR_BEAMLINE_CHANNEL_CLOSED` after
    * close().
@@ -196,7 +185,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     bytesArgument(bytes)
     if (bytes.length > this.maxFrameBytes)
       throw new FrameTooLargeError(this.name, bytes.length, this.maxFrameBytes)
-    const result = this.#head === undefined ? this.#ring.write(bytes, this.name) : FULL
+    const result = this.#senders.empty ? this.#ring.write(bytes, this.name) : FULL
     if (result === 0) return true
     if (result === CLOSED || this.#ring.closed) throw new ChannelClosedError(this.name)
     this.#ring.countRefused(bytes.length, this.name)
@@ -215,8 +204,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     let timeoutMs: number | undefined
     try {
       bytesArgument(bytes)
-      const t = options?.timeoutMs
-      timeoutMs = t === undefined ? undefined : numberOption('timeoutMs', t, { min: 0, max: MAX_TIMEOUT_MS })
+      timeoutMs = timeoutOption('timeoutMs', options?.timeoutMs)
       if (bytes.length > this.maxFrameBytes)
         throw new FrameTooLargeError(this.name, bytes.length, this.maxFrameBytes)
     } catch (error) {
@@ -224,7 +212,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     }
     const signal = options?.signal
     if (signal?.aborted) return Promise.reject(new ChannelAbortedError(this.name, signal.reason))
-    if (this.#head === undefined) {
+    if (this.#senders.empty) {
       const result = this.#ring.write(bytes, this.name)
       if (result === 0) return SENT
       if (result === CLOSED) return Promise.reject(new ChannelClosedError(this.name))
@@ -233,34 +221,17 @@ export class Channel implements AsyncIterable<Uint8Array> {
       this.#ring.countTimedOut(this.name)
       return Promise.reject(new ChannelTimeoutError(this.name, 0))
     }
-    const { promise, resolve, reject } = Promise.withResolvers<void>()
-    const waiter: Waiter = {
-      bytes: new Uint8Array(bytes), // a copy: Buffer's slice() would be a view
-      resolve,
-      reject,
-      timer: undefined,
-      signal,
-      onAbort: undefined,
-      prev: this.#tail,
-      next: undefined,
-    }
-    if (this.#tail) this.#tail.next = waiter
-    else this.#head = waiter
-    this.#tail = waiter
     this.#ring.addWaiter(1, this.name)
-    if (timeoutMs !== undefined) {
-      waiter.timer = setTimeout(() => {
+    // A copy: Buffer's slice() would be a view.
+    return this.#senders.park(new Uint8Array(bytes), {
+      timeoutMs,
+      onTimeout: () => {
         this.#ring.countTimedOut(this.name)
-        this.#cancel(waiter, new ChannelTimeoutError(this.name, timeoutMs))
-      }, timeoutMs)
-    }
-    if (signal) {
-      waiter.onAbort = () => this.#cancel(waiter, new ChannelAbortedError(this.name, signal.reason))
-      signal.addEventListener('abort', waiter.onAbort, { once: true })
-    }
-    this.#holdAlive()
-    this.#pump()
-    return promise
+        return new ChannelTimeoutError(this.name, timeoutMs!)
+      },
+      signal,
+      onAbort: () => new ChannelAbortedError(this.name, signal!.reason),
+    })
   }
 
   /**
@@ -339,77 +310,18 @@ export class Channel implements AsyncIterable<Uint8Array> {
       const wait = ring.waitForData()
       if (wait === undefined) continue
       this.#consumerWaiting = true
-      this.#holdAlive()
+      // Ref'd while the consumer waits: a pending waitAsync alone does not keep Node alive.
+      const keepAlive = setInterval(noop, 2 ** 30)
       try {
         await wait
       } finally {
         this.#consumerWaiting = false
-        this.#releaseAlive()
+        clearInterval(keepAlive)
       }
     }
   }
 
   #stopWaiting(): void {
     if (this.#consumerWaiting) this.#ring.unpark()
-  }
-
-  /** Writes parked frames in order while there is room; otherwise makes sure a wake-up is armed. */
-  #pump(): void {
-    const ring = this.#ring
-    for (;;) {
-      // Read ROOM_SEQ before trying, so that room freed between the try and the wait changes it and
-      // waitAsync returns at once instead of sleeping through it.
-      const seq = ring.roomSeq()
-      let head = this.#head
-      while (head !== undefined) {
-        const result = ring.write(head.bytes, this.name)
-        if (result === FULL) break
-        this.#settle(head, result === CLOSED ? new ChannelClosedError(this.name) : undefined)
-        head = this.#head
-      }
-      if (head === undefined || this.#armed) return
-      const wait = ring.waitForRoom(seq)
-      if (wait !== undefined) {
-        this.#armed = true
-        wait.then(this.#onRoom, noop)
-        return
-      }
-    }
-  }
-
-  readonly #onRoom = (): void => {
-    this.#armed = false
-    this.#pump()
-  }
-
-  #cancel(waiter: Waiter, reason: unknown): void {
-    this.#settle(waiter, reason)
-    // The cancelled frame may have been the head one that did not fit; those behind it may.
-    this.#pump()
-  }
-
-  /** Unparks `waiter`: resolves it (reason undefined) or rejects it with `reason`. */
-  #settle(waiter: Waiter, reason: unknown): void {
-    if (waiter.prev) waiter.prev.next = waiter.next
-    else this.#head = waiter.next
-    if (waiter.next) waiter.next.prev = waiter.prev
-    else this.#tail = waiter.prev
-    this.#ring.addWaiter(-1, this.name)
-    if (waiter.timer) clearTimeout(waiter.timer)
-    if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort)
-    this.#releaseAlive()
-    if (reason === undefined) waiter.resolve()
-    else waiter.reject(reason)
-  }
-
-  #holdAlive(): void {
-    this.#keepAlive ??= setInterval(noop, 2 ** 30)
-  }
-
-  #releaseAlive(): void {
-    if (this.#head === undefined && !this.#consumerWaiting && this.#keepAlive) {
-      clearInterval(this.#keepAlive)
-      this.#keepAlive = undefined
-    }
   }
 }

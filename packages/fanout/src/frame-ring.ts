@@ -69,7 +69,10 @@ export interface RingTotals {
   bytesSent: number
   framesReceived: number
   bytesReceived: number
-  /** trySend() calls refused because the channel was full (and the bytes they carried). */
+  /**
+   * trySend() calls rejected because the channel was full (and the bytes they carried). The fields
+   * keep their published names; the word for the concept is "rejected" (docs/architecture.md).
+   */
   framesRefused: number
   bytesRefused: number
   /** send() calls that found no room before their deadline. */
@@ -212,14 +215,9 @@ export class FrameRing {
     this.#i32[this.#slot + WAITERS]! += delta
   }
 
-  roomSeq(): number {
-    return Atomics.load(this.#i32, ROOM_SEQ)
-  }
-
-  /** Resolves when ROOM_SEQ moves from `seq`; undefined if it already has. */
-  waitForRoom(seq: number): Promise<unknown> | undefined {
-    const result = Atomics.waitAsync(this.#i32, ROOM_SEQ, seq)
-    return result.async ? result.value : undefined
+  /** The word bumped and notified whenever room frees (ROOM_SEQ), for a queue of parked senders. */
+  roomWord(): [words: Int32Array, index: number] {
+    return [this.#i32, ROOM_SEQ]
   }
 
   close(): void {

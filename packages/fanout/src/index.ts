@@ -1,6 +1,7 @@
 // First: on an unsupported Node, stops with one clear line before any other module is evaluated.
 import '@beamline/core'
 
+export type { WatchableWorker } from '@beamline/core'
 export {
   Channel,
   type ChannelHandle,
@@ -8,7 +9,6 @@ export {
   type ChannelStats,
   type QueueRegistry,
   type SendOptions,
-  type WatchableWorker,
 } from './channel.js'
 export { bytesCodec, type Codec, type CodecName, jsonCodec } from './codec.js'
 export {

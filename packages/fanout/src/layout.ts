@@ -53,7 +53,7 @@
  *   +8  WAITERS          Int32  this thread's parked send() calls   owner                 plain
  *  +16  SENT_FRAMES      Float64  frames committed      owner                              plain
  *  +24  SENT_BYTES       Float64
- *  +32  REFUSED_FRAMES   Float64  trySend() refusals (full)
+ *  +32  REFUSED_FRAMES   Float64  trySend() rejections (full)
  *  +40  REFUSED_BYTES    Float64
  *  +48  TIMED_OUT        Float64  send() deadlines missed
  *

@@ -18,11 +18,13 @@ import {
   checkSharedBuffer,
   InvalidHandleError,
   InvalidOptionError,
-  numberOption,
   onWorkerExit,
   type SharedHandle,
+  timeoutOption,
+  WaiterList,
+  type WatchableWorker,
 } from '@beamline/core'
-import { Semaphore, type SemaphoreHandle, type WatchableWorker } from '@beamline/semaphore'
+import { Semaphore, type SemaphoreHandle } from '@beamline/semaphore'
 import { ALGORITHM_FUNCTIONS, type Bounds, baseline, updateBaseline, type Window } from './algorithms.js'
 import {
   LimitExceededError,
@@ -116,7 +118,6 @@ const MAX_WINDOW_MS = 1000
 const SAMPLES_PER_TICK = 64
 const MIN_TIMED_GAP_MS = TICK_MS / SAMPLES_PER_TICK / 4
 const MAX_STRIDE = 2 ** 20
-const MAX_TIMEOUT_MS = 2 ** 31 - 1
 const OWNER_ID = threadId + 1
 const HIST_BUCKETS = QUEUE_TIME_BOUNDS_MS.length
 /** x86 never reorders a load with a later load (TSO); elsewhere a release store keeps earlier loads before the next Atomics.load. */
@@ -271,12 +272,6 @@ interface Waiter {
   next: Waiter | undefined
 }
 
-class Lane {
-  head: Waiter | undefined
-  tail: Waiter | undefined
-  length = 0
-}
-
 /** Sums over the retired totals and every live slot. */
 interface Totals {
   counters: Float64Array
@@ -339,7 +334,8 @@ class Engine {
   /** Float64 index of partition 0's counters: the unpartitioned hot path's. */
   readonly #c0: number
   readonly #bounds: Bounds
-  readonly #lanes: Lane[]
+  /** This thread's waiters, one FIFO lane per partition. */
+  readonly #lanes: WaiterList<Waiter>[]
   /**
    * One token in `stride` taken by tryAcquire is timed, so that each thread times about
    * SAMPLES_PER_TICK tokens per tick: two clock reads are the largest cost of the hot path, and more
@@ -392,7 +388,7 @@ class Engine {
     this.#c0 = this.counterF[0]!
     this.partI = handle.partitions.map((_, p) => partitionIndex(p))
     this.#bounds = { min: this.i32[MIN_LIMIT]!, max: this.i32[MAX_LIMIT]! }
-    this.#lanes = handle.partitions.map(() => new Lane())
+    this.#lanes = handle.partitions.map(() => new WaiterList<Waiter>())
     this.#seenLimit = Atomics.load(this.i32, LIMIT)
     this.#onChange = onChange
     const ref = new WeakRef(this)
@@ -575,12 +571,7 @@ class Engine {
       prev: undefined,
       next: undefined,
     }
-    const lane = this.#lanes[p]!
-    waiter.prev = lane.tail
-    if (lane.tail) lane.tail.next = waiter
-    else lane.head = waiter
-    lane.tail = waiter
-    lane.length++
+    this.#lanes[p]!.push(waiter)
     this.localWaiters++
     i32[this.slot + S_WAITERS]!++
     f64[this.slotF + S_QUEUED]!++
@@ -611,14 +602,8 @@ class Engine {
   }
 
   #unlink(w: Waiter): void {
-    const lane = this.#lanes[w.p]!
-    if (w.prev) w.prev.next = w.next
-    else lane.head = w.next
-    if (w.next) w.next.prev = w.prev
-    else lane.tail = w.prev
-    w.prev = w.next = undefined
+    this.#lanes[w.p]!.remove(w)
     w.queued = false
-    lane.length--
     this.localWaiters--
     const i32 = this.i32
     Atomics.sub(i32, WAITING, 1)
@@ -1108,8 +1093,7 @@ export class AdaptiveLimit extends EventEmitter<{ change: [LimitChange] }> {
   acquire(options: AcquireOptions | null = {}): Promise<Token> {
     try {
       const { partition, signal, timeoutMs: t } = options ?? {}
-      const timeoutMs =
-        t === undefined ? undefined : numberOption('timeoutMs', t, { min: 0, max: MAX_TIMEOUT_MS })
+      const timeoutMs = timeoutOption('timeoutMs', t)
       return this.#engine.acquire(partition, signal, timeoutMs)
     } catch (err) {
       return Promise.reject(err)

@@ -1,10 +1,14 @@
 import {
+  booleanOption,
   choiceOption,
   functionOption,
   InvalidOptionError,
   integerOption,
+  MAX_TIMER_MS,
   nameOption,
   numberOption,
+  objectOption,
+  optionsObject,
 } from '@beamline/core'
 import { MAX_PERMITS } from '@beamline/semaphore'
 import { ALGORITHMS, MAX_PARTITIONS } from './layout.js'
@@ -104,18 +108,8 @@ export interface ResolvedOptions {
   now: (() => number) | undefined
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1
-
-function objectOption<T extends object>(name: string, value: unknown): T | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new InvalidOptionError(name, 'must be an object')
-  return value as T
-}
-
 export function resolveOptions(options: AdaptiveLimitOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidOptionError('options', 'must be an object with at least a name')
+  optionsObject(options, 'with at least a name')
   const name = nameOption('name', options.name)
   const algorithm = ALGORITHMS.indexOf(choiceOption('algorithm', options.algorithm, ALGORITHMS, 'gradient2'))
   const maxLimit = integerOption('maxLimit', options.maxLimit, 1, MAX_PERMITS, 1000)
@@ -158,8 +152,7 @@ export function resolveOptions(options: AdaptiveLimitOptions): ResolvedOptions {
         `must be < queue.codel.intervalMs (${intervalMs}), got ${targetMs}`,
       )
   }
-  const lifo = queue.lifoWhenStanding ?? true
-  if (typeof lifo !== 'boolean') throw new InvalidOptionError('queue.lifoWhenStanding', 'must be a boolean')
+  const lifo = booleanOption('queue.lifoWhenStanding', queue.lifoWhenStanding, true)
 
   const partitions = objectOption<Record<string, number>>('partitions', options.partitions) ?? { default: 1 }
   const partitionNames = Object.keys(partitions)

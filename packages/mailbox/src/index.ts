@@ -1,6 +1,7 @@
 // First: on an unsupported Node, stops with one clear line before any other module is evaluated.
 import '@beamline/core'
 
+export type { WatchableWorker } from '@beamline/core'
 export type { BatchHandler, ConsumeOptions, Consumer } from './consumer.js'
 export { BeamlineError, InvalidHandleError, InvalidOptionError, MailboxClosedError } from './errors.js'
 export { Lanes, type LanesOptions, type LanesStats, MAX_LANES } from './lanes.js'
@@ -23,5 +24,4 @@ export {
   type MailboxRegistryOptions,
   type RegistrySnapshot,
   type RegistryStats,
-  type WatchableWorker,
 } from './registry.js'

@@ -14,6 +14,7 @@ import {
   nameOption,
   onWorkerExit,
   type SharedHandle,
+  type WatchableWorker,
   warnOnce,
 } from '@beamline/core'
 import { preciseNow } from './clock.js'
@@ -155,12 +156,6 @@ export interface RegistrySnapshot {
 
 const MAX_CAPACITY = 2 ** 22
 const ATTACH = Symbol('attach')
-
-/** What `watch()` needs of a `Worker`: its id and its exit event. */
-export interface WatchableWorker {
-  readonly threadId: number
-  once(event: 'exit', listener: (exitCode: number) => void): unknown
-}
 
 /**
  * Shared queue statistics for every thread: `new MailboxRegistry()` once, `MailboxRegistry.attach(handle)`

@@ -17,6 +17,7 @@ import {
   integerOption,
   nameOption,
   numberOption,
+  objectOption,
   ReadOnlyError,
   type SharedHandle,
 } from '@beamline/core'
@@ -121,7 +122,11 @@ class RingView {
 
 const EMPTY = new Uint32Array(0)
 const PLACEHOLDER = new RingView(-1, 0, 0, EMPTY, new Uint16Array(0), EMPTY, 31, [], [], 0)
-const ATTACH = Symbol('attach')
+
+/** Module-private: what `HashRing.attach()` hands the constructor. */
+class Attach {
+  constructor(readonly handle: HashRingHandle) {}
+}
 
 function toNodes(value: unknown, name: string): RingNode[] {
   if (!Array.isArray(value))
@@ -169,14 +174,12 @@ export class HashRing {
   #seen = new Uint32Array(0)
   #epoch = 0
 
-  constructor(options: HashRingOptions = {}) {
-    if (typeof options !== 'object' || options === null)
-      throw new InvalidOptionError('options', 'must be an object')
-    const attached = (options as { [ATTACH]?: HashRingHandle })[ATTACH]
-    if (attached) {
-      this.#db = DoubleBuffer.attach(HANDLE_KIND, attached.buffer)
-      this.algorithm = choiceOption('handle.algorithm', attached.algorithm, ALGORITHMS)
+  constructor(options: HashRingOptions | Attach = {}) {
+    if (options instanceof Attach) {
+      this.#db = DoubleBuffer.attach(HANDLE_KIND, options.handle.buffer)
+      this.algorithm = choiceOption('handle.algorithm', options.handle.algorithm, ALGORITHMS)
     } else {
+      objectOption('options', options, {})
       this.algorithm = choiceOption('algorithm', options.algorithm, ALGORITHMS, 'default')
       if (this.algorithm === 'ketama' && options.points !== undefined) {
         throw new InvalidOptionError(
@@ -206,7 +209,7 @@ export class HashRing {
   /** The same ring, read-only, seen from this thread. Throws `ERR_BEAMLINE_INVALID_HANDLE` for anything else. */
   static attach(handle: HashRingHandle): HashRing {
     const h = checkHandle<HashRingHandle>(handle, HANDLE_KIND, LAYOUT_VERSION)
-    return new HashRing({ [ATTACH]: h } as HashRingOptions)
+    return new HashRing(new Attach(h))
   }
 
   /** Grows by one with every published change; 0 for the ring as constructed. */

@@ -6,6 +6,7 @@ import {
   checkHandle,
   InvalidOptionError,
   integerOption,
+  objectOption,
   ReadOnlyError,
   type SharedHandle,
 } from '@beamline/core'
@@ -29,7 +30,10 @@ export interface SharedSnapshotHandle extends SharedHandle<typeof HANDLE_KIND> {
   readonly buffer: SharedArrayBuffer
 }
 
-const ATTACH = Symbol('attach')
+/** Module-private: what `SharedSnapshot.attach()` hands the constructor (a read-only view). */
+class Attach {
+  constructor(readonly db: DoubleBuffer) {}
+}
 
 /**
  * A byte snapshot with one writer and any number of reader threads. Readers never lock and never see
@@ -44,14 +48,12 @@ export class SharedSnapshot {
   /** Per buffer, the last view handed out: reused while the length is unchanged, so read() allocates nothing. */
   readonly #views: [Uint8Array, Uint8Array]
 
-  constructor(options: SharedSnapshotOptions = {}) {
-    if (typeof options !== 'object' || options === null)
-      throw new InvalidOptionError('options', 'must be an object')
-    const attached = (options as { [ATTACH]?: DoubleBuffer })[ATTACH]
-    if (attached) {
-      this.#db = attached
+  constructor(options: SharedSnapshotOptions | Attach = {}) {
+    if (options instanceof Attach) {
+      this.#db = options.db
       this.#writable = false
     } else {
+      objectOption('options', options, {})
       const maxBytes = integerOption('maxBytes', options.maxBytes, 1, MAX_CAPACITY, 1 << 20)
       this.#db = DoubleBuffer.create(maxBytes, 0, () => {})
       this.#writable = true
@@ -68,9 +70,7 @@ export class SharedSnapshot {
   /** The same snapshot, read-only, seen from this thread. Throws `ERR_BEAMLINE_INVALID_HANDLE` for anything else. */
   static attach(handle: SharedSnapshotHandle): SharedSnapshot {
     const h = checkHandle<SharedSnapshotHandle>(handle, HANDLE_KIND, LAYOUT_VERSION)
-    return new SharedSnapshot({
-      [ATTACH]: DoubleBuffer.attach(HANDLE_KIND, h.buffer),
-    } as SharedSnapshotOptions)
+    return new SharedSnapshot(new Attach(DoubleBuffer.attach(HANDLE_KIND, h.buffer)))
   }
 
   /** Number of publishes since construction (0 before the first). */

@@ -9,7 +9,14 @@
  */
 import { deserialize, serialize } from 'node:v8'
 import { threadId } from 'node:worker_threads'
-import { checkHandle, InvalidOptionError, integerOption, type SharedHandle } from '@beamline/core'
+import {
+  checkHandle,
+  integerOption,
+  MAX_TIMER_MS,
+  objectOption,
+  type SharedHandle,
+  type WatchableWorker,
+} from '@beamline/core'
 import { DoubleBuffer } from './double-buffer.js'
 import { SnapshotTooLargeError, ValueLockTimeoutError, ValueNotCloneableError } from './errors.js'
 import { LAYOUT_VERSION, LOCK, LOCK_WAITERS, MAX_CAPACITY, PUBLISHED } from './layout.js'
@@ -40,12 +47,6 @@ export interface SharedValueHandle extends SharedHandle<typeof HANDLE_KIND> {
   readonly lockTimeoutMs: number
 }
 
-/** What `watch()` needs of a `Worker`: its id and its exit event. */
-export interface WatchableWorker {
-  readonly threadId: number
-  once(event: 'exit', listener: (exitCode: number) => void): unknown
-}
-
 function encode(value: unknown): Uint8Array {
   try {
     return serialize(value)
@@ -74,7 +75,10 @@ function deepFreeze<T>(value: T): T {
   return value
 }
 
-const ATTACH = Symbol('attach')
+/** Module-private: what `SharedValue.attach()` hands the constructor. */
+class Attach {
+  constructor(readonly handle: SharedValueHandle) {}
+}
 
 /**
  * A read-mostly value shared by all threads (Discord's FastGlobal, Erlang's persistent_term): `get()`
@@ -95,16 +99,15 @@ export class SharedValue<T = unknown> {
   #value: T | undefined
   #copy = new Uint8Array(0)
 
-  constructor(options: SharedValueOptions<T> = {}) {
-    if (typeof options !== 'object' || options === null)
-      throw new InvalidOptionError('options', 'must be an object')
-    const attached = (options as { [ATTACH]?: SharedValueHandle })[ATTACH]
-    if (attached) {
-      this.#db = DoubleBuffer.attach(HANDLE_KIND, attached.buffer)
-      this.#lockTimeoutMs = integerOption('handle.lockTimeoutMs', attached.lockTimeoutMs, 1, 2 ** 31 - 1)
+  constructor(options: SharedValueOptions<T> | Attach = {}) {
+    if (options instanceof Attach) {
+      const { buffer, lockTimeoutMs } = options.handle
+      this.#db = DoubleBuffer.attach(HANDLE_KIND, buffer)
+      this.#lockTimeoutMs = integerOption('handle.lockTimeoutMs', lockTimeoutMs, 1, MAX_TIMER_MS)
     } else {
+      objectOption('options', options, {})
       const maxBytes = integerOption('maxBytes', options.maxBytes, 1, MAX_CAPACITY, 64 << 10)
-      this.#lockTimeoutMs = integerOption('lockTimeoutMs', options.lockTimeoutMs, 1, 2 ** 31 - 1, 1000)
+      this.#lockTimeoutMs = integerOption('lockTimeoutMs', options.lockTimeoutMs, 1, MAX_TIMER_MS, 1000)
       const bytes = encode(options.initial)
       if (bytes.byteLength > maxBytes)
         throw new SnapshotTooLargeError('the initial value', bytes.byteLength, maxBytes)
@@ -124,7 +127,7 @@ export class SharedValue<T = unknown> {
   /** The same value, readable and settable from this thread. Throws `ERR_BEAMLINE_INVALID_HANDLE` for anything else. */
   static attach<T = unknown>(handle: SharedValueHandle): SharedValue<T> {
     const h = checkHandle<SharedValueHandle>(handle, HANDLE_KIND, LAYOUT_VERSION)
-    return new SharedValue<T>({ [ATTACH]: h } as SharedValueOptions<T>)
+    return new SharedValue<T>(new Attach(h))
   }
 
   /**

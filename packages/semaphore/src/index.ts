@@ -1,6 +1,7 @@
 // First: on an unsupported Node, stops with one clear line before any other module is evaluated.
 import '@beamline/core'
 
+export type { WatchableWorker } from '@beamline/core'
 export {
   BeamlineError,
   InvalidHandleError,
@@ -19,5 +20,4 @@ export {
   type SemaphoreOptions,
   type SemaphoreStats,
   type TryCallResult,
-  type WatchableWorker,
 } from './semaphore.js'

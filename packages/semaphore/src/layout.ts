@@ -25,7 +25,7 @@
  *                                           occupant                    plain
  *  +12  WAITERS         Int32   the occupant's parked acquire() calls   occupant   plain
  *  +16  ACQUIRED        Float64 calls granted       ┐ through this slot since the semaphore was
- *  +24  REJECTED        Float64 calls refused       │ created, by every thread that occupied it:
+ *  +24  REJECTED        Float64 calls rejected      │ created, by every thread that occupied it:
  *  +32  TIMED_OUT       Float64 acquire() calls that│ the occupant, or the reclaimer while
  *                               stopped waiting     │ OWNER = -1        plain
  *  +40  RECLAIMED       Float64 permits returned on │
@@ -67,7 +67,7 @@
  *    perform atomically; 64-bit counters are needed because a busy semaphore passes 2^31 grants within
  *    an hour.
  *  - The acquire path reads FREE plainly once, as the expected value of its CAS: the CAS validates
- *    it, so a stale read costs a retry, never a wrong grant; a refusal re-reads FREE with Atomics.load.
+ *    it, so a stale read costs a retry, never a wrong grant; a rejection re-reads FREE with Atomics.load.
  *  - FREE, MAX, WAITING and SEQ are read and written by many threads and order the hand-off between a
  *    release and a parked waiter, so they are always Atomics (sequentially consistent). A waiter
  *    increments WAITING before it reads SEQ and retries; a release adds to FREE before it reads

@@ -15,9 +15,12 @@ import {
   InvalidOptionError,
   integerOption,
   nameOption,
-  numberOption,
   onWorkerExit,
+  optionsObject,
   type SharedHandle,
+  timeoutOption,
+  WaitQueue,
+  type WatchableWorker,
 } from '@beamline/core'
 import {
   SemaphoreFullError,
@@ -50,8 +53,6 @@ import {
 
 /** Largest `max`, and largest number of permits one call may take: FREE must fit an Int32 with room to go negative. */
 export const MAX_PERMITS = 2 ** 30
-/** Longest `timeoutMs` of acquire(): what setTimeout can wait. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
 export interface SemaphoreOptions {
   /** Name shown in `stats()`, errors and metrics (label `semaphore`). Non-empty, at most 200 UTF-8 bytes. */
@@ -97,7 +98,7 @@ export interface AcquireOptions {
  * Summed over all threads, including threads that have exited. `acquired`, `rejected` and `timedOut`
  * count calls (one per `tryAcquire`, `acquire`, `call` or `tryCall`, whatever the permits it asked
  * for), so every call ends in exactly one of them: `acquired + rejected + timedOut` = calls made,
- * once none is parked (`waiting` = 0); calls refused for an invalid argument (`permits` or `timeoutMs`
+ * once none is parked (`waiting` = 0); calls that throw for an invalid argument (`permits` or `timeoutMs`
  * out of range) are not counted. No counter ever decreases, whatever threads exit meanwhile; all are
  * exact to 2^53.
  */
@@ -111,7 +112,7 @@ export interface SemaphoreStats {
   /** Calls granted since creation, one per call whatever its `permits`. */
   acquired: number
   /**
-   * Calls refused since creation: `tryAcquire`, `call` and `tryCall` that found no free permit,
+   * Calls rejected since creation: `tryAcquire`, `call` and `tryCall` that found no free permit,
    * `acquire()` that found `maxWaiters` callers parked (`ERR_BEAMLINE_SEMAPHORE_QUEUE_FULL`) or asked
    * for more permits than `max`.
    */
@@ -129,26 +130,12 @@ export interface SemaphoreStats {
 
 export type TryCallResult<T> = { ok: true; value: T } | { ok: false; reason: 'full' }
 
-/** What `watch()` needs of a `Worker`: its id and its exit event. */
-export interface WatchableWorker {
-  readonly threadId: number
-  once(event: 'exit', listener: (exitCode: number) => void): unknown
+/** Module-private: what `Semaphore.attach()` hands the constructor. */
+class Attach {
+  constructor(readonly handle: SemaphoreHandle) {}
 }
 
-interface Waiter {
-  permits: number
-  resolve: () => void
-  reject: (reason: unknown) => void
-  timer: NodeJS.Timeout | undefined
-  signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
-  prev: Waiter | undefined
-  next: Waiter | undefined
-}
-
-const ATTACH = Symbol('attach')
 const OWNER_ID = threadId + 1
-const noop = () => {}
 
 /**
  * Claims this thread's slot: the one it already owns (a second attach in the same thread shares it,
@@ -181,20 +168,14 @@ export class Semaphore {
   readonly #slot: number
   /** Float64 index of this thread's slot. */
   readonly #slotF: number
-  #head: Waiter | undefined
-  #tail: Waiter | undefined
-  /** True while an Atomics.waitAsync on SEQ is pending for this object. */
-  #armed = false
-  /** Ref'd while callers are parked: a pending waitAsync alone does not keep Node's event loop alive. */
-  #keepAlive: NodeJS.Timeout | undefined
+  /** This object's parked acquire() calls, each waiting for its `permits`; woken through SEQ. */
+  readonly #queue: WaitQueue<number>
 
-  constructor(options: SemaphoreOptions) {
+  constructor(options: SemaphoreOptions | Attach) {
     let handle: SemaphoreHandle
-    if (typeof options === 'object' && options !== null && ATTACH in options) {
-      handle = (options as unknown as { [ATTACH]: SemaphoreHandle })[ATTACH]
-    } else {
-      if (typeof options !== 'object' || options === null)
-        throw new InvalidOptionError('options', 'must be an object with name and max')
+    if (options instanceof Attach) handle = options.handle
+    else {
+      optionsObject(options, 'with name and max')
       const name = nameOption('name', options.name)
       const max = integerOption('max', options.max, 1, MAX_PERMITS)
       const maxWaiters = integerOption('maxWaiters', options.maxWaiters, 0, MAX_PERMITS, 1000)
@@ -213,6 +194,17 @@ export class Semaphore {
     this.#f64 = new Float64Array(handle.buffer)
     this.#slot = claimSlot(this.#i32, this.name)
     this.#slotF = this.#slot >> 1
+    this.#queue = new WaitQueue<number>(this.#i32, SEQ, {
+      serve: (waiter) => {
+        if (!this.#take(waiter.value)) return false
+        this.#queue.settle(waiter)
+        return true
+      },
+      left: () => {
+        Atomics.sub(this.#i32, WAITING, 1)
+        this.#i32[this.#slot + WAITERS]!--
+      },
+    })
     onWorkerExit(this, Semaphore.#reclaimExited)
   }
 
@@ -224,10 +216,10 @@ export class Semaphore {
     if (slots < 1 || buffer.byteLength !== bufferBytes(slots) || typeof h.name !== 'string') {
       throw new InvalidHandleError(`${HANDLE_KIND} handle: buffer does not hold a semaphore`)
     }
-    return new Semaphore({ [ATTACH]: h } as unknown as SemaphoreOptions)
+    return new Semaphore(new Attach(h))
   }
 
-  /** Takes `permits` if they are free now; never waits. A refusal counts in `rejected`. */
+  /** Takes `permits` if they are free now; never waits. A rejection counts in `rejected`. */
   tryAcquire(permits = 1): boolean {
     if (permits !== 1) permitsArgument(permits)
     if (this.#take(permits)) return true
@@ -257,16 +249,14 @@ export class Semaphore {
   acquire(options: AcquireOptions | null = {}): Promise<void> {
     const { permits: p, timeoutMs: t, signal } = options ?? {}
     const permits = integerOption('permits', p, 1, MAX_PERMITS, 1)
-    // setTimeout's limit: a longer delay would fire after 1 ms.
-    const timeoutMs =
-      t === undefined ? undefined : numberOption('timeoutMs', t, { min: 0, max: MAX_TIMEOUT_MS })
+    const timeoutMs = timeoutOption('timeoutMs', t)
     if (signal?.aborted) {
       this.#count(TIMED_OUT)
       return Promise.reject(signal.reason)
     }
     // Callers already parked in this thread go first (FIFO): a newcomer only takes free permits
     // directly when nobody here waits, so a large request is not starved by a stream of small ones.
-    if (this.#head === undefined && this.#take(permits)) return Promise.resolve()
+    if (this.#queue.empty && this.#take(permits)) return Promise.resolve()
     const i32 = this.#i32
     if (permits > Atomics.load(i32, MAX)) {
       this.#count(REJECTED)
@@ -283,33 +273,19 @@ export class Semaphore {
       return Promise.reject(new SemaphoreQueueFullError(this.name, i32[MAX_WAITERS]!))
     }
     i32[this.#slot + WAITERS]!++
-    const { promise, resolve, reject } = Promise.withResolvers<void>()
-    const waiter: Waiter = {
-      permits,
-      resolve,
-      reject,
-      timer: undefined,
+    // A parked caller that stops waiting without a permit (deadline or abort) counts in timedOut.
+    return this.#queue.park(permits, {
+      timeoutMs,
+      onTimeout: () => {
+        this.#count(TIMED_OUT)
+        return new SemaphoreTimeoutError(this.name, timeoutMs!)
+      },
       signal,
-      onAbort: undefined,
-      prev: this.#tail,
-      next: undefined,
-    }
-    if (this.#tail) this.#tail.next = waiter
-    else this.#head = waiter
-    this.#tail = waiter
-    if (timeoutMs !== undefined) {
-      waiter.timer = setTimeout(
-        () => this.#cancel(waiter, new SemaphoreTimeoutError(this.name, timeoutMs)),
-        timeoutMs,
-      )
-    }
-    if (signal) {
-      waiter.onAbort = () => this.#cancel(waiter, signal.reason)
-      signal.addEventListener('abort', waiter.onAbort, { once: true })
-    }
-    this.#keepAlive ??= setInterval(noop, 2 ** 30)
-    this.#pump()
-    return promise
+      onAbort: () => {
+        this.#count(TIMED_OUT)
+        return signal!.reason
+      },
+    })
   }
 
   /**
@@ -415,7 +391,7 @@ export class Semaphore {
     const i32 = this.#i32
     // A plain read is only a guess for the CAS, which validates it; each Atomics call is a V8 builtin
     // costing about as much as the whole rest of this path. Before refusing, confirm with a real
-    // Atomics.load so that a refusal is never based on a stale value.
+    // Atomics.load so that a rejection is never based on a stale value.
     let free = i32[FREE]!
     if (free < permits) free = Atomics.load(i32, FREE)
     while (free >= permits) {
@@ -438,56 +414,6 @@ export class Semaphore {
   #wakeAll(): void {
     Atomics.add(this.#i32, SEQ, 1)
     Atomics.notify(this.#i32, SEQ)
-  }
-
-  /** Grants parked callers in order while permits are free; otherwise makes sure a wake-up is armed. */
-  #pump(): void {
-    const i32 = this.#i32
-    for (;;) {
-      // Read SEQ before trying, so a release that lands between the try and the wait changes SEQ and
-      // makes waitAsync return at once ('not-equal') instead of sleeping through it.
-      const seq = Atomics.load(i32, SEQ)
-      while (this.#head !== undefined && this.#take(this.#head.permits)) this.#settle(this.#head, undefined)
-      if (this.#head === undefined || this.#armed) return
-      const result = Atomics.waitAsync(i32, SEQ, seq)
-      if (result.async) {
-        this.#armed = true
-        result.value.then(this.#onWake, noop)
-        return
-      }
-    }
-  }
-
-  readonly #onWake = (): void => {
-    this.#armed = false
-    this.#pump()
-  }
-
-  /** A parked caller stops waiting without a permit (deadline or abort): counted in timedOut. */
-  #cancel(waiter: Waiter, reason: unknown): void {
-    this.#count(TIMED_OUT)
-    this.#settle(waiter, reason)
-    // The cancelled caller may have been the head asking for more permits than are free; those
-    // behind it may fit now.
-    this.#pump()
-  }
-
-  /** Unparks `waiter`: resolves it (reason undefined) or rejects it with `reason`. */
-  #settle(waiter: Waiter, reason: unknown): void {
-    if (waiter.prev) waiter.prev.next = waiter.next
-    else this.#head = waiter.next
-    if (waiter.next) waiter.next.prev = waiter.prev
-    else this.#tail = waiter.prev
-    Atomics.sub(this.#i32, WAITING, 1)
-    this.#i32[this.#slot + WAITERS]!--
-    if (waiter.timer) clearTimeout(waiter.timer)
-    if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort)
-    if (this.#head === undefined && this.#keepAlive) {
-      clearInterval(this.#keepAlive)
-      this.#keepAlive = undefined
-    }
-    if (reason === undefined) waiter.resolve()
-    else waiter.reject(reason)
   }
 
   /**
