@@ -29,7 +29,6 @@ import {
   DEQUEUED,
   ENQUEUED,
   EXPIRED,
-  FOLDING,
   FREE,
   GEN,
   GROUP,
@@ -45,6 +44,7 @@ import {
   PEAK,
   queuedOf,
   REJECTED,
+  RELEASED,
   RETIRE_EPOCH,
   RETIRED,
   RETIRING,
@@ -416,14 +416,15 @@ export class MailboxRegistry {
     }
     const now = Atomics.load(i32, s + STATE)
     // A folded slot claimed again meanwhile: then its fold was older than this scan, and in the totals.
-    if (state >= FOLDING && now < FOLDING) return -1
+    if (state >= RELEASED && now < RELEASED) return -1
     const counts = acc.counts
     counts[c]! += enqueued
     counts[c + 1]! += dequeued
     counts[c + 2]! += rejected
     counts[c + 3]! += overflowed
     counts[c + 4]! += expired
-    if (state >= FOLDING) {
+    if (state >= RELEASED) {
+      // Not live: what it still holds is abandoned (0 for a mailbox closed and drained).
       counts[c + ABANDONED]! += queuedOf(enqueued, dequeued, overflowed, expired)
       return -1
     }
