@@ -433,7 +433,10 @@ export class MailboxRegistry {
       // A thread's group-only registrations of the group, not one queue.
       if (!live) return -1
       acc.queued[g]! += queuedOf(enqueued, dequeued, overflowed, expired) + waiting
-      acc.nonEmpty[g]! += filled
+      // Two words the owner stores one after the other (a registration is counted before its first
+      // item, its last item before it leaves), so a read racing both may pair an old one with a new
+      // one in either direction: clamped, a group never has more non-empty queues than queues.
+      acc.nonEmpty[g]! += Math.min(filled, registrations)
       acc.mailboxes[g]! += registrations
       acc.aggregated += registrations
       return -1
@@ -485,7 +488,7 @@ export class MailboxRegistry {
       unslotted += unslottedHere
       const group: GroupStats = {
         queued: queued[g]! + Atomics.load(i32, gi + U_QUEUED),
-        nonEmpty: nonEmpty[g]! + Atomics.load(i32, gi + U_NONEMPTY),
+        nonEmpty: nonEmpty[g]! + Math.min(Atomics.load(i32, gi + U_NONEMPTY), unslottedHere),
         longest: longest[g]!,
         mailboxes: mailboxes[g]! + unslottedHere,
         enqueued: count(0),
