@@ -40,7 +40,7 @@ import {
   MAILBOX,
   OBSERVED,
   OVERFLOW,
-  OVERFLOW_TOTAL,
+  UNNAMED_TOTAL,
   PEAK,
   queuedOf,
   REJECTED,
@@ -58,14 +58,13 @@ import {
   U_QUEUED,
   UNSLOTTED,
 } from './layout.js'
+import { CREATE, Mailbox } from './mailbox.js'
 import {
-  CREATE,
   type DropCounts,
-  Mailbox,
   type MailboxOptions,
   type MailboxStats,
   mailboxSettings,
-} from './mailbox.js'
+} from './mailbox-options.js'
 import { type Observation, type ObserveOptions, Observer } from './observe.js'
 import { beginScan, endScan, freeBelow, readTotals } from './scan.js'
 import { createBuffer, SlotTable } from './table.js'
@@ -154,7 +153,14 @@ export interface RegistrySnapshot {
 }
 
 const MAX_CAPACITY = 2 ** 22
-const ATTACH = Symbol('attach')
+
+/** What `attach()` passes to the constructor: a checked handle, never mistaken for options. */
+class Attach {
+  constructor(
+    readonly handle: MailboxRegistryHandle,
+    readonly options: AttachOptions | undefined,
+  ) {}
+}
 
 /** What `watch()` needs of a `Worker`: its id and its exit event. */
 export interface WatchableWorker {
@@ -172,13 +178,12 @@ export class MailboxRegistry {
   readonly #observer: Observer
   readonly #acc: Accumulators
 
-  constructor(options?: MailboxRegistryOptions) {
+  constructor(options?: MailboxRegistryOptions | Attach) {
     let handle: MailboxRegistryHandle
     let observeIntervalMs: number
-    if (typeof options === 'object' && options !== null && ATTACH in options) {
-      const attach = options as unknown as { [ATTACH]: MailboxRegistryHandle; observeIntervalMs?: number }
-      handle = attach[ATTACH]
-      observeIntervalMs = observeInterval(attach.observeIntervalMs)
+    if (options instanceof Attach) {
+      handle = options.handle
+      observeIntervalMs = observeInterval(options.options?.observeIntervalMs)
     } else {
       if (options !== undefined && (typeof options !== 'object' || options === null)) {
         throw new InvalidOptionError('options', 'must be an object')
@@ -209,10 +214,7 @@ export class MailboxRegistry {
       throw new InvalidHandleError(`${HANDLE_KIND} handle: the buffer holds no registry header`)
     }
     checkSharedBuffer(HANDLE_KIND, 'buffer', buffer, regions(capacity, maxGroups, nameBytes).total)
-    return new MailboxRegistry({
-      [ATTACH]: h,
-      observeIntervalMs: options?.observeIntervalMs,
-    } as MailboxRegistryOptions)
+    return new MailboxRegistry(new Attach(h, options))
   }
 
   /** Slots in the shared buffer. */
@@ -473,7 +475,7 @@ export class MailboxRegistry {
       observed: this.#acc.observed,
       byGroup: {},
       overflowNames: 0,
-      overflowNamesTotal: Number(Atomics.load(big, OVERFLOW_TOTAL)),
+      overflowNamesTotal: Number(Atomics.load(big, UNNAMED_TOTAL)),
       capacity: table.capacity,
     }
     // Read after the scan: a group is published before any slot names it, so this covers every g seen.
