@@ -29,7 +29,7 @@
  *                       scanning. A hint that may only under-count (after a thread died between a
  *                       claim and its count, or a fold was redone), never over-count.   Atomics.add / sub
  *   10  AGG_HIGH_WATER  aggregate slots ever handed out from the fresh end (clamped to A)   Atomics.add
- *   48  OVERFLOW_TOTAL  BigInt64 (BigInt64 index 6): registrations that found no named slot, ever
+ *   48  UNNAMED_TOTAL  BigInt64 (BigInt64 index 6): registrations that found no named slot, ever
  *                                       the registering thread                     Atomics.add
  *
  *   slot i (Int32 index 16 + 16·i; Float64 index 8 + 8·i)
@@ -204,7 +204,7 @@
  *    path of a mailbox: folds happen at close, claims at creation, scans a few times a second.
  *  - Unbounded counts are 64-bit: slot counters Float64 (exact to 2^53), TOTALS two Int32 words
  *    (one writer, the lock holder, so no 64-bit atomic add is needed, and no BigInt is allocated per
- *    fold or scan), UNSLOTTED and OVERFLOW_TOTAL BigInt64 (several writers: Atomics.add). The Int32
+ *    fold or scan), UNSLOTTED and UNNAMED_TOTAL BigInt64 (several writers: Atomics.add). The Int32
  *    sequences (SCAN_EPOCH, STARTED, PUBLISHED, STAMP) wrap and are only ever compared by wrap-aware
  *    differences ((a − b) | 0), valid while a scan lasts fewer than 2^31 folds of one group or scans.
  */
@@ -236,7 +236,7 @@ export const GROUP_COUNT = 8
 export const LIVE = 9
 export const AGG_HIGH_WATER = 10
 // Header, BigInt64 index.
-export const OVERFLOW_TOTAL = 6
+export const UNNAMED_TOTAL = 6
 
 // Slot STATE values (a slot being claimed holds −(threadId + 1) of its claimer).
 export const FREE = 0
