@@ -11,11 +11,11 @@ import {
   AGG_NONEMPTY,
   AGG_OBSERVED,
   ENQUEUED,
-  UNNAMED_TOTAL,
   slotIndex,
   U_MAILBOXES,
   U_NONEMPTY,
   U_QUEUED,
+  UNNAMED_TOTAL,
   UNSLOTTED,
 } from './layout.js'
 import type { SlotTable } from './table.js'

@@ -40,7 +40,6 @@ import {
   MAILBOX,
   OBSERVED,
   OVERFLOW,
-  UNNAMED_TOTAL,
   PEAK,
   queuedOf,
   REJECTED,
@@ -56,6 +55,7 @@ import {
   U_MAILBOXES,
   U_NONEMPTY,
   U_QUEUED,
+  UNNAMED_TOTAL,
   UNSLOTTED,
 } from './layout.js'
 import { CREATE, Mailbox } from './mailbox.js'

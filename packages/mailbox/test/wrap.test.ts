@@ -12,7 +12,6 @@ import {
   DEQUEUED,
   ENQUEUED,
   GROUP_BYTES,
-  UNNAMED_TOTAL,
   PUBLISHED,
   R_OWNER,
   R_SINCE,
@@ -22,6 +21,7 @@ import {
   STARTED,
   slotIndex,
   TOTALS,
+  UNNAMED_TOTAL,
   UNSLOTTED,
   writeTotal,
 } from '../src/layout.js'
