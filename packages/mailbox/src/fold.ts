@@ -2,9 +2,10 @@
  * Folding live slots into their group's totals (the writer's side of the protocol in ./layout.ts), and
  * reclaiming the slots, locks and reader words of a thread that died. A fold takes its group's fold
  * lock and never waits for it longer than a short spin: a fold that finds the lock taken (by a thread
- * that may be dead, and whose reclaim may need this very thread's event loop) is deferred and retried
- * on a timer. Until then the slot stays live with its final counters, so nothing is counted twice or
- * lost, only `mailboxes` includes it a little longer.
+ * that may be dead, and whose reclaim may need this very thread's event loop, or merely descheduled)
+ * is deferred and retried on a timer. Meanwhile the slot is RELEASED: scans count its final counters,
+ * so nothing is counted twice or lost, and no longer count it as live. (The timer may not run for a
+ * long time, for as long as this thread runs synchronous code.)
  */
 import { threadId } from 'node:worker_threads'
 import {
@@ -29,6 +30,7 @@ import {
   OWNER,
   PUBLISHED,
   queuedOf,
+  RELEASED,
   RETIRE_EPOCH,
   RETIRING,
   readTotal,
@@ -59,6 +61,11 @@ function isLive(state: number): boolean {
   return state >= MAILBOX && state <= AGGREGATE
 }
 
+/** Live, or let go with its fold deferred: a slot whose occupancy is still to be folded. */
+function isUnfolded(state: number): boolean {
+  return state >= MAILBOX && state <= RELEASED
+}
+
 export class Folds {
   readonly #table: SlotTable
   /** Deferred folds: (slot, owner) pairs. */
@@ -73,9 +80,22 @@ export class Folds {
   /** Folds live `slot` of thread `owner` (threadId + 1): now, or soon if its group's lock is taken. */
   fold(slot: number, owner: number): void {
     if (this.#try(slot, owner) === BUSY) {
+      this.#release(slot, owner)
       this.#pending.push(slot, owner)
       this.#schedule()
     }
+  }
+
+  /**
+   * Marks a slot whose fold is deferred as no longer live. A CAS from the live state loaded: another
+   * reclaimer of the same dead owner may be doing the same, or have folded it already.
+   */
+  #release(slot: number, owner: number): void {
+    const i32 = this.#table.i32
+    const s = slotIndex(slot)
+    const state = Atomics.load(i32, s + STATE)
+    if (isLive(state) && i32[this.#table.metaIndex(slot) + OWNER] === owner)
+      Atomics.compareExchange(i32, s + STATE, state, RELEASED)
   }
 
   /**
@@ -117,7 +137,7 @@ export class Folds {
           slot < table.capacity
         )
           Atomics.sub(i32, LIVE, 1)
-      } else if (isLive(state) && i32[table.metaIndex(slot) + OWNER] === owner) {
+      } else if (isUnfolded(state) && i32[table.metaIndex(slot) + OWNER] === owner) {
         this.fold(slot, owner)
       }
     }
@@ -147,7 +167,8 @@ export class Folds {
   #holds(slot: number, owner: number): boolean {
     const i32 = this.#table.i32
     return (
-      isLive(Atomics.load(i32, slotIndex(slot) + STATE)) && i32[this.#table.metaIndex(slot) + OWNER] === owner
+      isUnfolded(Atomics.load(i32, slotIndex(slot) + STATE)) &&
+      i32[this.#table.metaIndex(slot) + OWNER] === owner
     )
   }
 

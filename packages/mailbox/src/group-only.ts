@@ -11,11 +11,11 @@ import {
   AGG_NONEMPTY,
   AGG_OBSERVED,
   ENQUEUED,
-  OVERFLOW_TOTAL,
   slotIndex,
   U_MAILBOXES,
   U_NONEMPTY,
   U_QUEUED,
+  UNNAMED_TOTAL,
   UNSLOTTED,
 } from './layout.js'
 import type { SlotTable } from './table.js'
@@ -31,7 +31,7 @@ export class GroupOnly {
   constructor(table: SlotTable, g: number) {
     this.#table = table
     this.#g = g
-    Atomics.add(table.big, OVERFLOW_TOTAL, 1n)
+    Atomics.add(table.big, UNNAMED_TOTAL, 1n)
     this.#slot = table.joinAggregate(g)
     this.#i = this.#slot >= 0 ? slotIndex(this.#slot) : table.groupIndex(g)
     if (this.#slot < 0) Atomics.add(table.i32, this.#i + U_MAILBOXES, 1)

@@ -5,16 +5,16 @@ export type { WatchableWorker } from '@beamline/core'
 export type { BatchHandler, ConsumeOptions, Consumer } from './consumer.js'
 export { BeamlineError, InvalidHandleError, InvalidOptionError, MailboxClosedError } from './errors.js'
 export { Lanes, type LanesOptions, type LanesStats, MAX_LANES } from './lanes.js'
+export { Mailbox } from './mailbox.js'
 export {
   type DropCounts,
   type DropReason,
   MAX_CAPACITY,
-  Mailbox,
   type MailboxOptions,
   type MailboxStats,
   type OverflowMode,
   type OverloadOptions,
-} from './mailbox.js'
+} from './mailbox-options.js'
 export type { Observation, ObserveOptions } from './observe.js'
 export {
   type AttachOptions,

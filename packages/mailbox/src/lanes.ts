@@ -7,7 +7,8 @@
 import { functionOption, InvalidOptionError, integerOption } from '@beamline/core'
 import { type BatchHandler, type ConsumeOptions, type Consumer, consumeSettings } from './consumer.js'
 import { MailboxClosedError } from './errors.js'
-import type { DropCounts, Mailbox, MailboxOptions, MailboxStats } from './mailbox.js'
+import type { Mailbox } from './mailbox.js'
+import type { DropCounts, MailboxOptions, MailboxStats } from './mailbox-options.js'
 
 export interface LanesOptions<T> extends Omit<MailboxOptions<T>, 'capacity'> {
   /** Number of lanes. Integer from 1 to 1024. Default 8. */

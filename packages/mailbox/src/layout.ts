@@ -29,13 +29,14 @@
  *                       scanning. A hint that may only under-count (after a thread died between a
  *                       claim and its count, or a fold was redone), never over-count.   Atomics.add / sub
  *   10  AGG_HIGH_WATER  aggregate slots ever handed out from the fresh end (clamped to A)   Atomics.add
- *   48  OVERFLOW_TOTAL  BigInt64 (BigInt64 index 6): registrations that found no named slot, ever
+ *   48  UNNAMED_TOTAL  BigInt64 (BigInt64 index 6): registrations that found no named slot, ever
  *                                       the registering thread                     Atomics.add
  *
  *   slot i (Int32 index 16 + 16·i; Float64 index 8 + 8·i)
  *   +0  STATE     Int32   FREE 0; −(threadId + 1) while that thread claims it; MAILBOX 1, OBSERVED 2,
- *                         AGGREGATE 3 while live; FOLDING 4, RETIRING 5 while folded (below); once
- *                         folded RETIRED 8 + the occupancy's GEN (26 bits: see retiredState)
+ *                         AGGREGATE 3 while live; RELEASED 4 once let go but its fold deferred (below);
+ *                         FOLDING 5, RETIRING 6 while folded; once folded RETIRED 8 + the occupancy's
+ *                         GEN (26 bits: see retiredState)
  *                                                   claimer, folder: CAS, Atomics.store
  *   +4  GROUP     Int32   group id                   claimer, before STATE is published
  *   +8  LENGTH    Int32   observed queue: last sample. A mailbox derives its length from its counters
@@ -94,6 +95,11 @@
  *   4. STAMP = p + 1, LIVE −1, then STATE = RETIRING: the slot keeps its counters;
  *   5. PUBLISHED = p + 1;
  *   6. RETIRE_EPOCH = SCAN_EPOCH (loaded now), then STATE = RETIRED (tagged); frees the lock.
+ * A fold that finds the lock taken is deferred (./fold.ts): the slot is first CASed from its live state
+ * to RELEASED, so that scans count its counters (and its queued items as ABANDONED, like a FOLDING
+ * slot) but no longer its gauges nor the slot as live, while it waits for the lock. Without it, a
+ * closed mailbox stayed in `mailboxes` until a timer retried the fold, which a thread busy in
+ * synchronous code may not run for a long time.
  * Every step is a function of buffer p & 1 and the slot's counters, which nobody changes any more, so a
  * fold whose thread died midway is redone from step 1 (or finished from step 5 if STATE is RETIRING
  * and the stamp is p + 1) by whoever reclaims that thread and takes over the lock; buffer p & 1, the
@@ -105,7 +111,7 @@
  *   b. reads, for each published group g, v_g = PUBLISHED and buffer v_g & 1, and keeps them iff
  *      STARTED − v_g < 2 afterwards (no fold v_g + 2 began overwriting that buffer), else retries g;
  *   c. scans the slots: MAILBOX, OBSERVED and AGGREGATE slots are counted from the slot (gauges and
- *      counters); a FOLDING slot, or a RETIRING or RETIRED slot whose STAMP is newer than v_g, is
+ *      counters); a RELEASED or FOLDING slot, or a RETIRING or RETIRED slot whose STAMP is newer than v_g, is
  *      counted from the slot (counters only: it is not live); a RETIRING or RETIRED slot whose STAMP
  *      ≤ v_g is skipped: it is in the totals read;
  *   d. frees its word (R_SINCE 0, SCANNERS −1, R_OWNER 0).
@@ -125,9 +131,9 @@
  *    RETIRING) precedes step 5, which precedes the scan's load of PUBLISHED, which precedes its load of
  *    STATE in (c): the scan sees RETIRING/RETIRED with STAMP n ≤ v_g and skips it, or the slot already
  *    re-claimed by a new occupancy (and counts that one, which is not in the totals). A scan that sees
- *    FOLDING loaded STATE before step 4, so before step 5: that fold is not in its totals.
+ *    RELEASED or FOLDING loaded STATE before step 4, so before step 5: that fold is not in its totals.
  *  - Counted at least once: if fold n is not in the totals read (v_g < n), the slot still holds that
- *    occupancy when (c) reaches it: live or FOLDING (counted), or folded with STAMP n > v_g (counted).
+ *    occupancy when (c) reaches it: live, RELEASED or FOLDING (counted), or folded with STAMP n > v_g (counted).
  *    It cannot have been re-claimed: its RETIRE_EPOCH e is loaded after step 5, itself after the
  *    scan's load of PUBLISHED in (b), after its R_SINCE = s in (a), so e ≥ s and a claimer that sees
  *    the word is blocked; a claimer that does not see it (R_OWNER or R_SINCE not yet stored, or
@@ -156,7 +162,8 @@
  *    if R_SINCE ≠ 0). A folder that dies holding FOLD_OWNER is finished by the reclaim (see Folding);
  *    meanwhile other folds of that group are deferred, never waited for, and readers read version p.
  *    A claimer that dies leaves STATE = −(its id): reclaim frees the slot. An owner that dies leaves
- *    live slots with OWNER = its id: reclaim folds them, their queued items counted as ABANDONED.
+ *    live or RELEASED slots with OWNER = its id (its deferred folds died with it): reclaim folds
+ *    them, their queued items counted as ABANDONED.
  *
  * Names. A name read from another thread is valid iff STATE and GEN are unchanged before and after
  * the bytes are read, a seqlock whose writer is the claimer (ordering argument: @beamline/core's
@@ -197,13 +204,13 @@
  *    path of a mailbox: folds happen at close, claims at creation, scans a few times a second.
  *  - Unbounded counts are 64-bit: slot counters Float64 (exact to 2^53), TOTALS two Int32 words
  *    (one writer, the lock holder, so no 64-bit atomic add is needed, and no BigInt is allocated per
- *    fold or scan), UNSLOTTED and OVERFLOW_TOTAL BigInt64 (several writers: Atomics.add). The Int32
+ *    fold or scan), UNSLOTTED and UNNAMED_TOTAL BigInt64 (several writers: Atomics.add). The Int32
  *    sequences (SCAN_EPOCH, STARTED, PUBLISHED, STAMP) wrap and are only ever compared by wrap-aware
  *    differences ((a − b) | 0), valid while a scan lasts fewer than 2^31 folds of one group or scans.
  */
 
 /** Bumped whenever the byte layout changes, so that attach() refuses a handle from another version. */
-export const LAYOUT_VERSION = 3
+export const LAYOUT_VERSION = 4
 export const HANDLE_KIND = 'beamline.mailbox-registry'
 
 export const HEADER_BYTES = 64
@@ -229,15 +236,17 @@ export const GROUP_COUNT = 8
 export const LIVE = 9
 export const AGG_HIGH_WATER = 10
 // Header, BigInt64 index.
-export const OVERFLOW_TOTAL = 6
+export const UNNAMED_TOTAL = 6
 
 // Slot STATE values (a slot being claimed holds −(threadId + 1) of its claimer).
 export const FREE = 0
 export const MAILBOX = 1
 export const OBSERVED = 2
 export const AGGREGATE = 3
-export const FOLDING = 4
-export const RETIRING = 5
+/** Let go by its owner (or its dead owner's reclaimer), its fold deferred: counters only, not live. */
+export const RELEASED = 4
+export const FOLDING = 5
+export const RETIRING = 6
 /** RETIRED and above: RETIRED + the folded occupancy's GEN (RETIRED_TAG bits), see retiredState. */
 export const RETIRED = 8
 const RETIRED_TAG = (1 << 26) - 1

@@ -30,7 +30,6 @@ import {
   DEQUEUED,
   ENQUEUED,
   EXPIRED,
-  FOLDING,
   FREE,
   GEN,
   GROUP,
@@ -42,10 +41,10 @@ import {
   MAILBOX,
   OBSERVED,
   OVERFLOW,
-  OVERFLOW_TOTAL,
   PEAK,
   queuedOf,
   REJECTED,
+  RELEASED,
   RETIRE_EPOCH,
   RETIRED,
   RETIRING,
@@ -57,16 +56,16 @@ import {
   U_MAILBOXES,
   U_NONEMPTY,
   U_QUEUED,
+  UNNAMED_TOTAL,
   UNSLOTTED,
 } from './layout.js'
+import { CREATE, Mailbox } from './mailbox.js'
 import {
-  CREATE,
   type DropCounts,
-  Mailbox,
   type MailboxOptions,
   type MailboxStats,
   mailboxSettings,
-} from './mailbox.js'
+} from './mailbox-options.js'
 import { type Observation, type ObserveOptions, Observer } from './observe.js'
 import { beginScan, endScan, freeBelow, readTotals } from './scan.js'
 import { createBuffer, SlotTable } from './table.js'
@@ -155,7 +154,14 @@ export interface RegistrySnapshot {
 }
 
 const MAX_CAPACITY = 2 ** 22
-const ATTACH = Symbol('attach')
+
+/** What `attach()` passes to the constructor: a checked handle, never mistaken for options. */
+class Attach {
+  constructor(
+    readonly handle: MailboxRegistryHandle,
+    readonly options: AttachOptions | undefined,
+  ) {}
+}
 
 /**
  * Shared queue statistics for every thread: `new MailboxRegistry()` once, `MailboxRegistry.attach(handle)`
@@ -167,13 +173,12 @@ export class MailboxRegistry {
   readonly #observer: Observer
   readonly #acc: Accumulators
 
-  constructor(options?: MailboxRegistryOptions) {
+  constructor(options?: MailboxRegistryOptions | Attach) {
     let handle: MailboxRegistryHandle
     let observeIntervalMs: number
-    if (typeof options === 'object' && options !== null && ATTACH in options) {
-      const attach = options as unknown as { [ATTACH]: MailboxRegistryHandle; observeIntervalMs?: number }
-      handle = attach[ATTACH]
-      observeIntervalMs = observeInterval(attach.observeIntervalMs)
+    if (options instanceof Attach) {
+      handle = options.handle
+      observeIntervalMs = observeInterval(options.options?.observeIntervalMs)
     } else {
       if (options !== undefined && (typeof options !== 'object' || options === null)) {
         throw new InvalidOptionError('options', 'must be an object')
@@ -204,10 +209,7 @@ export class MailboxRegistry {
       throw new InvalidHandleError(`${HANDLE_KIND} handle: the buffer holds no registry header`)
     }
     checkSharedBuffer(HANDLE_KIND, 'buffer', buffer, regions(capacity, maxGroups, nameBytes).total)
-    return new MailboxRegistry({
-      [ATTACH]: h,
-      observeIntervalMs: options?.observeIntervalMs,
-    } as MailboxRegistryOptions)
+    return new MailboxRegistry(new Attach(h, options))
   }
 
   /** Slots in the shared buffer. */
@@ -411,14 +413,15 @@ export class MailboxRegistry {
     }
     const now = Atomics.load(i32, s + STATE)
     // A folded slot claimed again meanwhile: then its fold was older than this scan, and in the totals.
-    if (state >= FOLDING && now < FOLDING) return -1
+    if (state >= RELEASED && now < RELEASED) return -1
     const counts = acc.counts
     counts[c]! += enqueued
     counts[c + 1]! += dequeued
     counts[c + 2]! += rejected
     counts[c + 3]! += overflowed
     counts[c + 4]! += expired
-    if (state >= FOLDING) {
+    if (state >= RELEASED) {
+      // Not live: what it still holds is abandoned (0 for a mailbox closed and drained).
       counts[c + ABANDONED]! += queuedOf(enqueued, dequeued, overflowed, expired)
       return -1
     }
@@ -427,7 +430,10 @@ export class MailboxRegistry {
       // A thread's group-only registrations of the group, not one queue.
       if (!live) return -1
       acc.queued[g]! += queuedOf(enqueued, dequeued, overflowed, expired) + waiting
-      acc.nonEmpty[g]! += filled
+      // Two words the owner stores one after the other (a registration is counted before its first
+      // item, its last item before it leaves), so a read racing both may pair an old one with a new
+      // one in either direction: clamped, a group never has more non-empty queues than queues.
+      acc.nonEmpty[g]! += Math.min(filled, registrations)
       acc.mailboxes[g]! += registrations
       acc.aggregated += registrations
       return -1
@@ -464,7 +470,7 @@ export class MailboxRegistry {
       observed: this.#acc.observed,
       byGroup: {},
       overflowNames: 0,
-      overflowNamesTotal: Number(Atomics.load(big, OVERFLOW_TOTAL)),
+      overflowNamesTotal: Number(Atomics.load(big, UNNAMED_TOTAL)),
       capacity: table.capacity,
     }
     // Read after the scan: a group is published before any slot names it, so this covers every g seen.
@@ -479,7 +485,7 @@ export class MailboxRegistry {
       unslotted += unslottedHere
       const group: GroupStats = {
         queued: queued[g]! + Atomics.load(i32, gi + U_QUEUED),
-        nonEmpty: nonEmpty[g]! + Atomics.load(i32, gi + U_NONEMPTY),
+        nonEmpty: nonEmpty[g]! + Math.min(Atomics.load(i32, gi + U_NONEMPTY), unslottedHere),
         longest: longest[g]!,
         mailboxes: mailboxes[g]! + unslottedHere,
         enqueued: count(0),

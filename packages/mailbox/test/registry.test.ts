@@ -8,7 +8,7 @@ import {
   MailboxRegistry,
   type RegistryStats,
 } from '../src/index.js'
-import { FREE, RETIRED, STATE, slotIndex } from '../src/layout.js'
+import { AGG_MAILBOXES, AGG_NONEMPTY, FREE, RETIRED, STATE, slotIndex } from '../src/layout.js'
 
 /** Registry totals must equal the sum of the groups. */
 function assertTotals(s: RegistryStats): void {
@@ -301,4 +301,22 @@ test('a scan frees the folded slots no scan can need any more, and they are clai
   const again = Array.from({ length: 8 }, (_, i) => r.mailbox(`again-${i}`, { group: 'g' }))
   assert.ok(again.every((mb) => !mb.groupOnly))
   assert.equal(r.stats().mailboxes, 8)
+})
+
+test('regression: a scan racing group-only registrations reports more non-empty queues than queues (stress test: nonEmpty 16, mailboxes 13)', () => {
+  const r = new MailboxRegistry({ capacity: 1 })
+  r.mailbox('named', { group: 'crowd' })
+  const unnamed = r.mailbox<number>('unnamed', { group: 'crowd' })
+  unnamed.push(1)
+  assert.ok(unnamed.groupOnly)
+  // What a scan reads when the owner joins two more registrations and pushes into them between its
+  // load of the aggregate's registrations and its load of their non-empty count (the aggregate slot
+  // is the first one after the named slots).
+  const i32 = new Int32Array(r.handle.buffer)
+  const aggregate = slotIndex(r.capacity)
+  assert.equal(i32[aggregate + AGG_MAILBOXES], 1)
+  i32[aggregate + AGG_NONEMPTY] = 3
+  const crowd = r.stats().byGroup['crowd']!
+  assert.ok(crowd.nonEmpty <= crowd.mailboxes, JSON.stringify(crowd))
+  i32[aggregate + AGG_NONEMPTY] = 1
 })

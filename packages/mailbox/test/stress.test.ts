@@ -58,7 +58,7 @@ function exited(worker: Worker): Promise<number> {
   return new Promise((resolve) => worker.once('exit', resolve))
 }
 
-test(`accounting is exact and monotonic across ${THREADS} worker threads with slot churn, group-only overflow and deaths`, async (t) => {
+test(`accounting is exact and monotonic across ${THREADS} worker threads with slot churn, unnamed (group-only) mailboxes and deaths`, async (t) => {
   // Small capacity on purpose: threads compete for slots, reuse each other's folded slots (and those
   // of dead threads), and spill into group-only accounting.
   const registry = new MailboxRegistry({ capacity: 40 })

@@ -12,7 +12,6 @@ import {
   DEQUEUED,
   ENQUEUED,
   GROUP_BYTES,
-  OVERFLOW_TOTAL,
   PUBLISHED,
   R_OWNER,
   R_SINCE,
@@ -22,6 +21,7 @@ import {
   STARTED,
   slotIndex,
   TOTALS,
+  UNNAMED_TOTAL,
   UNSLOTTED,
   writeTotal,
 } from '../src/layout.js'
@@ -48,7 +48,7 @@ test('regression: Int32 ever-counters wrap negative (issue 15 #6)', () => {
   const { big } = views(registry)
   registry.mailbox('takes-the-only-slot')
   for (const start of [2n ** 31n - 2n, 2n ** 32n - 2n, 2n ** 53n - 5n]) {
-    Atomics.store(big, OVERFLOW_TOTAL, start)
+    Atomics.store(big, UNNAMED_TOTAL, start)
     const crowd = [0, 1, 2].map((i) => registry.mailbox(`crowd-${i}`, { group: 'crowd' }))
     assert.ok(crowd.every((mb) => mb.groupOnly))
     const s = registry.stats()

@@ -17,7 +17,6 @@ export type { QueueRegistry, SignalSource } from './sampler.js'
 export type { ShedStat } from './shed-stats.js'
 export {
   createGuard,
-  expressShedder,
   type FastifyShedderOptions,
   fastifyShedder,
   type Guard,

@@ -1,101 +1,34 @@
 /*
- * One pressure level for the whole process, computed in one thread and read by all of them.
- * Memory layout, writers, and why each access is Atomics or plain: see ./layout.ts. In short: the
- * sampling thread publishes per-signal values, reason bit masks and the score under a seqlock (SEQ),
- * then stores LEVEL; `level` and `admit()` in any thread are one Atomics.load of LEVEL.
+ * One pressure level for the whole process, computed in one thread and read by all of them: the
+ * sampling loop (signals → hysteresis → level and score) and the per-request reads. What is published
+ * and how it is read consistently: ./shared-level.ts (memory layout: ./layout.ts); options:
+ * ./monitor-options.ts. `level` and `admit()` in any thread are one Atomics.load of LEVEL.
  */
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import {
-  checkHandle,
-  checkSharedBuffer,
-  InvalidOptionError,
-  integerOption,
-  numberOption,
-  type SharedHandle,
-  seqReadBegin,
-  seqReadValid,
-  seqWriteBegin,
-  seqWriteEnd,
-} from '@beamline/core'
+import { checkHandle, checkSharedBuffer, type SharedHandle } from '@beamline/core'
 import { Hysteresis } from './hysteresis.js'
 import {
   BUFFER_BYTES,
-  CONFIGURED_MASK,
   HANDLE_KIND,
   LAYOUT_VERSION,
   LEVEL,
-  SAMPLED_AT,
   SCORE,
-  SEQ,
-  SHED_MASK,
   STOPPED,
   shedIndex,
-  THROTTLE_MASK,
   throttleIndex,
-  valueIndex,
 } from './layout.js'
-import { type QueueRegistry, Sampler, type SignalSource } from './sampler.js'
+import { DEFAULT_MAX_ROUTES, monitorSettings, type PressureMonitorOptions } from './monitor-options.js'
+import { Sampler } from './sampler.js'
+import { type PressureLevel, SharedLevel } from './shared-level.js'
 import { ShedCounter, type ShedStat } from './shed-stats.js'
-import {
-  DEFAULT_THRESHOLDS,
-  FRACTION_SIGNALS,
-  type PressureReason,
-  QUEUE_SIGNALS,
-  SIGNALS,
-  type SignalName,
-  type Threshold,
-  type Thresholds,
-} from './signals.js'
+import { type PressureReason, SIGNALS, type Thresholds } from './signals.js'
 
-export type PressureLevel = 0 | 1 | 2
+export type { PressureMonitorOptions } from './monitor-options.js'
+export type { PressureLevel } from './shared-level.js'
 
 /** `admit()` priorities: `low` work is throttled first, `critical` work passes even at shed. */
 export const Priority = { low: 0, normal: 1, critical: 2 } as const
-
-export interface PressureMonitorOptions {
-  /**
-   * Source of the queue signals (`queuedMessages`, `longestQueue`): a `@beamline/mailbox` registry,
-   * or any object whose `stats()` returns `{ totalQueued, longest: { length } | null }`. Required
-   * when a queue signal has a threshold (unless `sources` provides it). Called once per sample.
-   */
-  registry?: QueueRegistry
-  /**
-   * `[throttle, shed]` per signal: at `value ≥ throttle` the signal asks for level 1, at `value ≥ shed`
-   * for level 2. Both finite and ≥ 0 with throttle < shed; fractions (`gcFraction`,
-   * `eventLoopUtilization`, `heapUsedRatio`) at most 1. Signals left out are not measured at all.
-   * Default: every runtime signal at `DEFAULT_THRESHOLDS`, plus the queue signals when `registry` is
-   * given. Pass `{}` to measure nothing (level stays 0; useful with `recordShed` only).
-   */
-  thresholds?: Thresholds
-  /** Milliseconds between samples. Number > 0 and ≤ 60 000. Default 100 (≈0.1 % CPU, see the README). */
-  sampleIntervalMs?: number
-  /**
-   * Milliseconds of history behind the windowed signals (gcFraction, eventLoopUtilization,
-   * eventLoopDelayP99Ms). Number ≥ sampleIntervalMs and ≤ 600 000. Default 1 000.
-   */
-  windowMs?: number
-  /**
-   * Milliseconds a signal must stay below its current level before the level drops (hysteresis).
-   * Levels rise at the first sample over a threshold. Number ≥ 0 and ≤ 600 000; 0 drops at the first
-   * sample below. Default 2 000.
-   */
-  coolDownMs?: number
-  /** Refusals are counted per route for at most this many routes; the rest count as 'other'. Integer 1–10 000. Default 50. */
-  maxRoutes?: number
-  /**
-   * Replaces the built-in measurement of a signal by a function returning its current value, called
-   * once per sample (a custom queue depth, a signal from another process; or a deterministic driver in
-   * tests). The signal still needs a threshold.
-   */
-  sources?: Partial<Record<SignalName, SignalSource>>
-  /** Monotonic clock in milliseconds used for cool-downs. Default `performance.now`. */
-  now?: () => number
-  /** Uniform random number in [0, 1) used by `admit()`. Default `Math.random`. */
-  random?: () => number
-  /** Start the sampling timer. Default true; false leaves sampling to explicit `sample()` calls. */
-  autoStart?: boolean
-}
 
 /** Plain data plus the buffer: survives `structuredClone`, so send it through `workerData` or `postMessage`. */
 export interface PressureHandle extends SharedHandle<typeof HANDLE_KIND> {
@@ -117,72 +50,18 @@ export interface Readiness {
   reasons: PressureReason[]
 }
 
-interface Snapshot {
-  throttleMask: number
-  shedMask: number
-  score: number
-  sampledAt: number
-  values: number[]
+/** What `attach()` passes to the constructor: a checked handle, never mistaken for options. */
+class Attach {
+  constructor(readonly handle: PressureHandle) {}
 }
 
-const ATTACH = Symbol('attach')
-const MAX_MS = 600_000
-
-function validateThresholds(value: unknown, hasRegistry: boolean, sources: object): Map<number, Threshold> {
-  const out = new Map<number, Threshold>()
-  if (value === undefined) {
-    for (const [i, name] of SIGNALS.entries()) {
-      if (!QUEUE_SIGNALS.includes(name) || hasRegistry) out.set(i, DEFAULT_THRESHOLDS[name])
-    }
-    return out
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidOptionError('thresholds', 'must be an object of [throttle, shed] pairs')
-  }
-  for (const [name, pair] of Object.entries(value)) {
-    const i = SIGNALS.indexOf(name as SignalName)
-    if (i < 0)
-      throw new InvalidOptionError(`thresholds.${name}`, `unknown signal; known: ${SIGNALS.join(', ')}`)
-    if (pair === undefined) continue
-    const field = `thresholds.${name}`
-    if (!Array.isArray(pair) || pair.length !== 2)
-      throw new InvalidOptionError(field, 'must be a [throttle, shed] pair')
-    const max = FRACTION_SIGNALS.includes(name as SignalName) ? 1 : Number.MAX_VALUE
-    const throttle = numberOption(`${field}[0]`, pair[0], { min: 0, max })
-    const shed = numberOption(`${field}[1]`, pair[1], { min: 0, max })
-    if (!(throttle < shed))
-      throw new InvalidOptionError(
-        field,
-        `thresholds must increase (throttle < shed), got [${throttle}, ${shed}]`,
-      )
-    if (QUEUE_SIGNALS.includes(name as SignalName) && !hasRegistry && !(name in sources)) {
-      throw new InvalidOptionError(
-        'registry',
-        `is required for the ${name} threshold (or give sources.${name})`,
-      )
-    }
-    out.set(i, [throttle, shed])
-  }
-  return out
-}
-
-function validateSources(value: unknown): Partial<Record<SignalName, SignalSource>> {
-  if (value === undefined) return {}
-  if (typeof value !== 'object' || value === null)
-    throw new InvalidOptionError('sources', 'must be an object of functions')
-  for (const [name, fn] of Object.entries(value)) {
-    if (!SIGNALS.includes(name as SignalName))
-      throw new InvalidOptionError(`sources.${name}`, `unknown signal; known: ${SIGNALS.join(', ')}`)
-    if (typeof fn !== 'function')
-      throw new InvalidOptionError(`sources.${name}`, 'must be a function returning a number')
-  }
-  return value as Partial<Record<SignalName, SignalSource>>
-}
-
-function optionalFunction<F>(name: string, value: unknown, fallback: F): F {
-  if (value === undefined) return fallback
-  if (typeof value !== 'function') throw new InvalidOptionError(name, 'must be a function')
-  return value as F
+/** The sampling side, which only the monitor that created the buffer has. */
+interface Owner {
+  readonly sampler: Sampler
+  readonly hysteresis: Hysteresis
+  readonly sampleIntervalMs: number
+  readonly coolDownMs: number
+  readonly now: () => number
 }
 
 /**
@@ -193,100 +72,61 @@ function optionalFunction<F>(name: string, value: unknown, fallback: F): F {
  * Events: `'change'` with `{ from, to, score, reasons }`, emitted in the sampling thread only.
  */
 export class PressureMonitor extends EventEmitter<{ change: [PressureChange] }> {
-  /** Shared memory; pass `handle` to workers. */
+  readonly #handle: PressureHandle
+  readonly #shared: SharedLevel
+  /** The shared views, also in #shared: the hot path (`level`, `admit()`) reads them directly. */
   readonly #i32: Int32Array
   readonly #f64: Float64Array
-  readonly #handle: PressureHandle
-  readonly #owner: boolean
-  readonly #configured: readonly boolean[]
   readonly #sheds: ShedCounter
   readonly #random: () => number
-  // Owner only.
-  readonly #sampler: Sampler | undefined
-  readonly #hysteresis: Hysteresis | undefined
+  /** Undefined in an attached view. */
+  readonly #owner: Owner | undefined
   readonly #values = new Float64Array(SIGNALS.length)
-  readonly #now: () => number = performance.now.bind(performance)
-  readonly #sampleIntervalMs: number = 0
   #timer: NodeJS.Timeout | undefined
   #stopped = false
-  readonly #coolDownMs: number = 0
   /** The published score and when it was computed, for its release. */
   #score = 0
   #scoredAt = Number.NaN
 
-  constructor(options: PressureMonitorOptions = {}) {
+  constructor(options: PressureMonitorOptions | Attach = {}) {
     super()
-    if (typeof options !== 'object' || options === null)
-      throw new InvalidOptionError('options', 'must be an object')
-    const attached = (options as { [ATTACH]?: PressureHandle })[ATTACH]
-    const maxRoutes = attached ? 50 : integerOption('maxRoutes', options.maxRoutes, 1, 10_000, 50)
-    this.#sheds = new ShedCounter(maxRoutes)
-    this.#random = optionalFunction('random', attached ? undefined : options.random, Math.random)
-    if (attached) {
-      const buffer = checkSharedBuffer(HANDLE_KIND, 'buffer', attached.buffer, BUFFER_BYTES)
-      this.#handle = attached
-      this.#owner = false
-      this.#i32 = new Int32Array(buffer)
-      this.#f64 = new Float64Array(buffer)
-      const mask = this.#i32[CONFIGURED_MASK]!
-      this.#configured = SIGNALS.map((_, i) => (mask & (1 << i)) !== 0)
-      return
+    let autoStart = false
+    if (options instanceof Attach) {
+      const buffer = checkSharedBuffer(HANDLE_KIND, 'buffer', options.handle.buffer, BUFFER_BYTES)
+      this.#handle = options.handle
+      this.#shared = new SharedLevel(buffer)
+      this.#sheds = new ShedCounter(DEFAULT_MAX_ROUTES)
+      this.#random = Math.random
+      this.#owner = undefined
+    } else {
+      const settings = monitorSettings(options)
+      autoStart = settings.autoStart
+      const buffer = new SharedArrayBuffer(BUFFER_BYTES)
+      this.#handle = { kind: HANDLE_KIND, version: LAYOUT_VERSION, buffer }
+      this.#shared = new SharedLevel(buffer, settings.thresholds)
+      this.#sheds = new ShedCounter(settings.maxRoutes)
+      this.#random = settings.random ?? Math.random
+      this.#owner = {
+        sampler: new Sampler({
+          configured: this.#shared.configured,
+          windowSamples: Math.max(1, Math.round(settings.windowMs / settings.sampleIntervalMs)),
+          registry: settings.registry,
+          sources: settings.sources,
+        }),
+        hysteresis: new Hysteresis(SIGNALS.length, settings.coolDownMs),
+        sampleIntervalMs: settings.sampleIntervalMs,
+        coolDownMs: settings.coolDownMs,
+        now: settings.now ?? performance.now.bind(performance),
+      }
     }
-    const registry = options.registry
-    if (
-      registry !== undefined &&
-      (typeof registry !== 'object' || registry === null || typeof registry.stats !== 'function')
-    ) {
-      throw new InvalidOptionError('registry', 'must have a stats() method (a @beamline/mailbox registry)')
-    }
-    const sources = validateSources(options.sources)
-    const thresholds = validateThresholds(options.thresholds, registry !== undefined, sources)
-    const sampleIntervalMs = numberOption(
-      'sampleIntervalMs',
-      options.sampleIntervalMs,
-      { min: 0, max: 60_000, exclusiveMin: true },
-      100,
-    )
-    const windowMs = numberOption(
-      'windowMs',
-      options.windowMs,
-      { min: sampleIntervalMs, max: MAX_MS },
-      Math.max(1_000, sampleIntervalMs),
-    )
-    const coolDownMs = numberOption('coolDownMs', options.coolDownMs, { min: 0, max: MAX_MS }, 2_000)
-    this.#now = optionalFunction('now', options.now, this.#now)
-    const autoStart = options.autoStart ?? true
-    if (typeof autoStart !== 'boolean') throw new InvalidOptionError('autoStart', 'must be a boolean')
-
-    const buffer = new SharedArrayBuffer(BUFFER_BYTES)
-    this.#i32 = new Int32Array(buffer)
-    this.#f64 = new Float64Array(buffer)
-    let mask = 0
-    for (const [i, [throttle, shed]] of thresholds) {
-      mask |= 1 << i
-      this.#f64[throttleIndex(i)] = throttle
-      this.#f64[shedIndex(i)] = shed
-    }
-    this.#i32[CONFIGURED_MASK] = mask
-    this.#configured = SIGNALS.map((_, i) => thresholds.has(i))
-    this.#handle = { kind: HANDLE_KIND, version: LAYOUT_VERSION, buffer }
-    this.#owner = true
-    this.#sampleIntervalMs = sampleIntervalMs
-    this.#coolDownMs = coolDownMs
-    this.#hysteresis = new Hysteresis(SIGNALS.length, coolDownMs)
-    this.#sampler = new Sampler({
-      configured: this.#configured,
-      windowSamples: Math.max(1, Math.round(windowMs / sampleIntervalMs)),
-      registry,
-      sources,
-    })
+    this.#i32 = this.#shared.i32
+    this.#f64 = this.#shared.f64
     if (autoStart) this.start()
   }
 
   /** A read-only view of a monitor owned by another thread: level, score, reasons, admit; no sampling. */
   static attach(handle: PressureHandle): PressureMonitor {
-    const h = checkHandle<PressureHandle>(handle, HANDLE_KIND, LAYOUT_VERSION)
-    return new PressureMonitor({ [ATTACH]: h } as PressureMonitorOptions)
+    return new PressureMonitor(new Attach(checkHandle<PressureHandle>(handle, HANDLE_KIND, LAYOUT_VERSION)))
   }
 
   /** Send this to worker threads (workerData or postMessage) and `attach` it there. */
@@ -306,34 +146,30 @@ export class PressureMonitor extends EventEmitter<{ change: [PressureChange] }> 
    * snap back to "admit all" the moment a queue has drained and refill it in one burst.
    */
   get score(): number {
-    return this.#snapshot().score
+    return this.#shared.snapshot().score
   }
 
   /** Signals holding the level at 1 or 2 (including ones still cooling down), strongest first. */
   get reasons(): PressureReason[] {
-    return this.#reasonsOf(this.#snapshot())
+    return this.#shared.reasonsOf(this.#shared.snapshot())
   }
 
   /** `Date.now()` of the latest sample; 0 before the first. A stale value means the sampling thread is stuck. */
   get sampledAt(): number {
-    return this.#snapshot().sampledAt
+    return this.#shared.snapshot().sampledAt
   }
 
   /** Latest value of every configured signal, keyed by its threshold name. */
   signals(): Record<string, number> {
-    const snap = this.#snapshot()
+    const snap = this.#shared.snapshot()
     const out: Record<string, number> = {}
-    for (const [i, name] of SIGNALS.entries()) if (this.#configured[i]) out[name] = snap.values[i]!
+    for (const [i, name] of SIGNALS.entries()) if (this.#shared.configured[i]) out[name] = snap.values[i]!
     return out
   }
 
   /** The configured `[throttle, shed]` pairs. */
   thresholds(): Thresholds {
-    const out: Record<string, Threshold> = {}
-    for (const [i, name] of SIGNALS.entries()) {
-      if (this.#configured[i]) out[name] = [this.#f64[throttleIndex(i)]!, this.#f64[shedIndex(i)]!]
-    }
-    return out
+    return this.#shared.thresholds()
   }
 
   /**
@@ -374,9 +210,9 @@ export class PressureMonitor extends EventEmitter<{ change: [PressureChange] }> 
    * would be refused anyway; ready again once the level drops. `notReadyAt: 1` also fails at throttle.
    */
   readiness(notReadyAt: 1 | 2 = 2): Readiness {
-    const snap = this.#snapshot()
+    const snap = this.#shared.snapshot()
     const level = this.level
-    return { ready: level < notReadyAt, level, score: snap.score, reasons: this.#reasonsOf(snap) }
+    return { ready: level < notReadyAt, level, score: snap.score, reasons: this.#shared.reasonsOf(snap) }
   }
 
   /**
@@ -384,8 +220,9 @@ export class PressureMonitor extends EventEmitter<{ change: [PressureChange] }> 
    * a stopped monitor stays stopped.
    */
   start(): void {
-    if (!this.#owner || this.#timer || this.#stopped) return
-    this.#timer = setInterval(() => this.sample(), this.#sampleIntervalMs)
+    const owner = this.#owner
+    if (owner === undefined || this.#timer || this.#stopped) return
+    this.#timer = setInterval(() => this.sample(), owner.sampleIntervalMs)
     this.#timer.unref()
   }
 
@@ -394,16 +231,18 @@ export class PressureMonitor extends EventEmitter<{ change: [PressureChange] }> 
    * Emits 'change' when the level moves. A no-op in attached views.
    */
   sample(): void {
-    const hysteresis = this.#hysteresis
-    if (!this.#owner || this.#stopped || !hysteresis || !this.#sampler) return
-    const now = this.#now()
+    const owner = this.#owner
+    if (owner === undefined || this.#stopped) return
+    const { hysteresis, coolDownMs } = owner
+    const configured = this.#shared.configured
+    const now = owner.now()
     const values = this.#values
-    this.#sampler.read(values)
+    owner.sampler.read(values)
     let throttleMask = 0
     let shedMask = 0
     let score = 0
     for (let i = 0; i < SIGNALS.length; i++) {
-      if (!this.#configured[i]) continue
+      if (!configured[i]) continue
       const value = values[i]!
       const throttle = this.#f64[throttleIndex(i)]!
       const shed = this.#f64[shedIndex(i)]!
@@ -414,15 +253,15 @@ export class PressureMonitor extends EventEmitter<{ change: [PressureChange] }> 
       if (s > score) score = Math.min(s, 1)
     }
     // Fast attack, linear release over coolDownMs; tiny remainders of the release count as 0.
-    if (this.#coolDownMs > 0 && !Number.isNaN(this.#scoredAt)) {
-      const released = this.#score - (now - this.#scoredAt) / this.#coolDownMs
+    if (coolDownMs > 0 && !Number.isNaN(this.#scoredAt)) {
+      const released = this.#score - (now - this.#scoredAt) / coolDownMs
       if (released > score && released > 1e-9) score = released
     }
     this.#score = score
     this.#scoredAt = now
     const from = Atomics.load(this.#i32, LEVEL) as PressureLevel
     const to: PressureLevel = shedMask !== 0 ? 2 : throttleMask !== 0 ? 1 : 0
-    this.#publish(throttleMask, shedMask, score, values, to)
+    this.#shared.publish(throttleMask, shedMask, score, values, to)
     if (from !== to) this.emit('change', { from, to, score, reasons: this.reasons })
   }
 
@@ -431,80 +270,20 @@ export class PressureMonitor extends EventEmitter<{ change: [PressureChange] }> 
    * to 0 so that no thread keeps shedding on a frozen reading. Idempotent; a no-op in attached views.
    */
   stop(): void {
-    if (!this.#owner || this.#stopped) return
+    const owner = this.#owner
+    if (owner === undefined || this.#stopped) return
     this.#stopped = true
     clearInterval(this.#timer)
     this.#timer = undefined
-    this.#sampler?.close()
-    this.#hysteresis?.reset()
+    owner.sampler.close()
+    owner.hysteresis.reset()
     this.#score = 0
     Atomics.store(this.#i32, STOPPED, 1)
-    this.#publish(0, 0, 0, this.#values, 0)
+    this.#shared.publish(0, 0, 0, this.#values, 0)
   }
 
   /** True after the owning monitor was stopped (readable from any thread). */
   get stopped(): boolean {
     return Atomics.load(this.#i32, STOPPED) === 1
-  }
-
-  #publish(
-    throttleMask: number,
-    shedMask: number,
-    score: number,
-    values: Float64Array,
-    level: PressureLevel,
-  ): void {
-    const i32 = this.#i32
-    const f64 = this.#f64
-    seqWriteBegin(i32, SEQ)
-    Atomics.store(i32, THROTTLE_MASK, throttleMask)
-    Atomics.store(i32, SHED_MASK, shedMask)
-    f64[SCORE] = score
-    f64[SAMPLED_AT] = Date.now()
-    for (let i = 0; i < SIGNALS.length; i++) f64[valueIndex(i)] = values[i]!
-    seqWriteEnd(i32, SEQ)
-    Atomics.store(i32, LEVEL, level)
-  }
-
-  #snapshot(): Snapshot {
-    const i32 = this.#i32
-    const f64 = this.#f64
-    // A publication takes microseconds, but the OS may preempt the writer in the middle of one, so
-    // readers spin for as long as it takes. Only a writer terminated mid-publication could leave SEQ
-    // odd for good; after a second of that a possibly mixed snapshot beats a hang.
-    let deadline = 0
-    for (let attempt = 1; ; attempt++) {
-      const seq = seqReadBegin(i32, SEQ)
-      const stuck = (attempt & 1023) === 0 && performance.now() > (deadline ||= performance.now() + 1_000)
-      if ((seq & 1) === 0 || stuck) {
-        const snap: Snapshot = {
-          throttleMask: Atomics.load(i32, THROTTLE_MASK),
-          shedMask: Atomics.load(i32, SHED_MASK),
-          score: f64[SCORE]!,
-          sampledAt: f64[SAMPLED_AT]!,
-          values: SIGNALS.map((_, i) => f64[valueIndex(i)]!),
-        }
-        if (seqReadValid(i32, SEQ, seq) || stuck) return snap
-      }
-    }
-  }
-
-  #reasonsOf(snap: Snapshot): PressureReason[] {
-    const reasons: PressureReason[] = []
-    for (const [i, signal] of SIGNALS.entries()) {
-      if ((snap.throttleMask & (1 << i)) === 0) continue
-      const throttle = this.#f64[throttleIndex(i)]!
-      const shed = this.#f64[shedIndex(i)]!
-      reasons.push({
-        signal,
-        value: snap.values[i]!,
-        throttle,
-        shed,
-        level: (snap.shedMask & (1 << i)) !== 0 ? 2 : 1,
-      })
-    }
-    // Strongest first: level, then how far past its throttle threshold the value is.
-    const strength = (r: PressureReason) => r.level * 10 + (r.value - r.throttle) / (r.shed - r.throttle)
-    return reasons.sort((a, b) => strength(b) - strength(a))
   }
 }

@@ -1,11 +1,18 @@
 /**
- * Graded load shedding at the HTTP edge, one guard behind three shapes: a node:http / connect /
+ * Graded load shedding at the HTTP edge, one guard behind two shapes: a node:http / connect /
  * express middleware `(req, res, next)` and a fastify plugin. A refused request gets 503 with
  * `Retry-After` and a small JSON body naming the level and the reason, and is counted by route and
  * reason (`pressure.shedStats()`), before any of the application's work runs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { type EdgeOptions, edgeOptions, InvalidOptionError, overloadResponse, pathOf } from '@beamline/core'
+import {
+  type EdgeOptions,
+  edgeOptions,
+  functionOption,
+  InvalidOptionError,
+  overloadResponse,
+  pathOf,
+} from '@beamline/core'
 import type { PressureLevel, PressureMonitor } from './monitor.js'
 
 /**
@@ -42,7 +49,7 @@ export function createGuard(pressure: PressureMonitor, options: ShedderOptions =
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionError('options', 'must be an object')
   const edge = edgeOptions(options)
-  const priority = functionOf<(req: IncomingMessage) => number>('priority', options.priority)
+  const priority = functionOption<(req: IncomingMessage) => number>('priority', options.priority)
   return {
     check(req, routePattern) {
       // Level 0 is the common case: one Atomics.load and nothing else.
@@ -67,15 +74,10 @@ export function createGuard(pressure: PressureMonitor, options: ShedderOptions =
   }
 }
 
-function functionOf<F>(name: string, value: unknown): F | undefined {
-  if (value !== undefined && typeof value !== 'function')
-    throw new InvalidOptionError(name, 'must be a function')
-  return value as F | undefined
-}
-
 /**
- * Middleware for node:http (and anything with the same `(req, res, next)` shape):
- * `http.createServer((req, res) => guard(req, res, () => app(req, res)))`.
+ * Middleware for node:http, and for express and connect (the same `(req, res, next)` shape):
+ * `http.createServer((req, res) => guard(req, res, () => app(req, res)))`, or
+ * `app.use(httpShedder(pressure, options))` before the routes.
  */
 export function httpShedder(pressure: PressureMonitor, options?: ShedderOptions): Middleware {
   const guard = createGuard(pressure, options)
@@ -85,11 +87,6 @@ export function httpShedder(pressure: PressureMonitor, options?: ShedderOptions)
     const { status, headers, body } = guard.response(refusal)
     res.writeHead(status, headers).end(body)
   }
-}
-
-/** The same guard as express / connect middleware: `app.use(expressShedder(pressure, options))`, before the routes. */
-export function expressShedder(pressure: PressureMonitor, options?: ShedderOptions): Middleware {
-  return httpShedder(pressure, options)
 }
 
 /** What the fastify plugin needs of fastify, so that fastify stays a dev dependency. */

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test'
 import express from 'express'
 import Fastify from 'fastify'
 import { Pool } from 'undici'
-import { expressShedder, fastifyShedder, httpShedder, readyzHandler } from '../src/index.js'
+import { fastifyShedder, httpShedder, readyzHandler } from '../src/index.js'
 import { driven } from './fixtures/driven.js'
 
 async function listen(handler: RequestListener): Promise<{ server: Server; pool: Pool }> {
@@ -160,10 +160,10 @@ describe('route labels', () => {
 })
 
 describe('express and fastify', () => {
-  it('expressShedder sheds in an express app', async () => {
+  it('httpShedder sheds in an express app', async () => {
     const { monitor, step } = driven()
     const app = express()
-    app.use(expressShedder(monitor, { retryAfterSeconds: 3 }))
+    app.use(httpShedder(monitor, { retryAfterSeconds: 3 }))
     app.get('/items/:id', (_req, res) => res.send('item'))
     app.get('/healthz', (_req, res) => res.send('up'))
     const { server, pool } = await listen(app)
