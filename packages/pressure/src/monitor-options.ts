@@ -2,7 +2,13 @@
  * The options of a PressureMonitor and their validation: every option is checked once, at
  * construction, with @beamline/core's helpers, and turned into the settings the monitor runs on.
  */
-import { functionOption, InvalidOptionError, integerOption, numberOption } from '@beamline/core'
+import {
+  booleanOption,
+  functionOption,
+  InvalidOptionError,
+  integerOption,
+  numberOption,
+} from '@beamline/core'
 import type { QueueRegistry, SignalSource } from './sampler.js'
 import {
   DEFAULT_THRESHOLDS,
@@ -105,8 +111,7 @@ export function monitorSettings(options: PressureMonitorOptions): MonitorSetting
   )
   const coolDownMs = numberOption('coolDownMs', options.coolDownMs, { min: 0, max: MAX_MS }, 2_000)
   const now = functionOption<() => number>('now', options.now)
-  const autoStart = options.autoStart ?? true
-  if (typeof autoStart !== 'boolean') throw new InvalidOptionError('autoStart', 'must be a boolean')
+  const autoStart = booleanOption('autoStart', options.autoStart, true)
   return {
     registry,
     sources,
