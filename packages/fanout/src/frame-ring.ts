@@ -465,8 +465,14 @@ export class FrameRing {
     }
     for (let i = 0; i < this.maxThreads; i++) {
       const s = slotIndex(i)
-      if (Atomics.compareExchange(i32, s + OWNER, owner, RECLAIMING) !== owner) continue
+      if (Atomics.load(i32, s + OWNER) !== owner) continue
+      // BEGIN before the slot turns RECLAIMING: a scan that skips the slot before its counts reach
+      // the retired totals then always sees BEGIN move, and retries instead of returning less.
       Atomics.add(i32, RECLAIM_BEGIN, 1)
+      if (Atomics.compareExchange(i32, s + OWNER, owner, RECLAIMING) !== owner) {
+        Atomics.add(i32, RECLAIM_END, 1)
+        continue
+      }
       const f64 = this.#f64
       const f = s >> 1
       const big = this.#big
