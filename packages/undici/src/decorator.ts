@@ -1,0 +1,73 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { DecoratorHandler } from 'undici'
+import type { DispatchController, DispatchHandler } from './types.js'
+
+/**
+ * The callbacks undici's `DecoratorHandler` forwards to the handler it wraps (7.1+ and 8). Its type
+ * declaration names only the constructor, so a subclass could not call `super.onResponseEnd(…)`.
+ */
+interface Forwarding {
+  onRequestStart(controller: DispatchController, context: unknown): void
+  onRequestUpgrade(
+    controller: DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    socket: Duplex,
+  ): void
+  onResponseStart(
+    controller: DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void
+  onResponseData(controller: DispatchController, chunk: Buffer): void
+  onResponseEnd(controller: DispatchController, trailers: IncomingHttpHeaders): void
+  onResponseError(controller: DispatchController, error: Error): void
+}
+
+const UndiciDecorator: new (handler: DispatchHandler) => Forwarding = DecoratorHandler as new (
+  handler: DispatchHandler,
+) => Forwarding
+
+/**
+ * undici's own handler base, as its `dump` and `circuit-breaker` interceptors use it (it asserts the
+ * callback order: nothing after the end or an error), plus the three callbacks it does not forward
+ * in every supported version: `onResponseStarted` (fetch's response timing; no version forwards it),
+ * `onBodySent` and `onRequestSent` (undici 7 drops them).
+ */
+export class Decorator extends UndiciDecorator {
+  readonly #handler: DispatchHandler
+
+  constructor(handler: DispatchHandler) {
+    super(handler)
+    this.#handler = handler
+  }
+
+  onResponseStarted(): void {
+    this.#handler.onResponseStarted?.()
+  }
+
+  onBodySent(chunk: Buffer): void {
+    this.#handler.onBodySent?.(chunk)
+  }
+
+  onRequestSent(): void {
+    this.#handler.onRequestSent?.()
+  }
+}
+
+/** What undici calls on a request that never started: `onResponseError` with a null controller (its types omit the null). */
+interface Refusable {
+  onResponseError?(controller: DispatchController | null, error: Error): void
+}
+
+/**
+ * Fails a request that was never dispatched as undici's own interceptors do (`circuit-breaker`): the
+ * error reaches the handler in a microtask, after `dispatch` returned `true`, so a caller never hears
+ * of its request's end from inside its own `dispatch` call.
+ */
+export function refuse(handler: Refusable, error: Error): true {
+  queueMicrotask(() => handler.onResponseError?.(null, error))
+  return true
+}
