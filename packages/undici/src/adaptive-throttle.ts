@@ -1,5 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http'
-import type { Duplex } from 'node:stream'
 import { integerOption, numberOption } from '@beamline/core'
 import { Decorator, refuse } from './decorator.js'
 import { ThrottledError } from './errors.js'
@@ -109,24 +107,8 @@ class ThrottleRequest extends Decorator {
     this.#epoch = epoch
   }
 
-  override onResponseStart(
-    controller: DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-    statusMessage?: string,
-  ): void {
-    if (statusCode >= 200) this.#count(statusCode < 500 && statusCode !== 429 ? 1 : 0)
-    super.onResponseStart(controller, statusCode, headers, statusMessage)
-  }
-
-  override onRequestUpgrade(
-    controller: DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-    socket: Duplex,
-  ): void {
-    this.#count(1)
-    super.onRequestUpgrade(controller, statusCode, headers, socket)
+  protected override responded(statusCode: number): void {
+    this.#count(statusCode < 500 && statusCode !== 429 ? 1 : 0)
   }
 
   override onResponseError(controller: DispatchController, error: Error): void {

@@ -65,14 +65,8 @@ export class BulkheadRequest extends Decorator {
     else super.onRequestStart(controller, context)
   }
 
-  override onResponseStart(
-    controller: DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-    statusMessage?: string,
-  ): void {
-    if (statusCode >= 200) this.status = statusCode
-    super.onResponseStart(controller, statusCode, headers, statusMessage)
+  protected override responded(statusCode: number): void {
+    this.status = statusCode
   }
 
   override onRequestUpgrade(
@@ -81,7 +75,6 @@ export class BulkheadRequest extends Decorator {
     headers: IncomingHttpHeaders,
     socket: Duplex,
   ): void {
-    this.status = statusCode
     try {
       super.onRequestUpgrade(controller, statusCode, headers, socket)
     } finally {

@@ -34,7 +34,8 @@ const UndiciDecorator: new (handler: DispatchHandler) => Forwarding = DecoratorH
  * undici's own handler base, as its `dump` and `circuit-breaker` interceptors use it (it asserts the
  * callback order: nothing after the end or an error), plus the three callbacks it does not forward
  * in every supported version: `onResponseStarted` (fetch's response timing; no version forwards it),
- * `onBodySent` and `onRequestSent` (undici 7 drops them).
+ * `onBodySent` and `onRequestSent` (undici 7 drops them); and `responded`, the one hook both our
+ * interceptors need.
  */
 export class Decorator extends UndiciDecorator {
   readonly #handler: DispatchHandler
@@ -42,6 +43,29 @@ export class Decorator extends UndiciDecorator {
   constructor(handler: DispatchHandler) {
     super(handler)
     this.#handler = handler
+  }
+
+  /** A final (non-1xx) status arrived, or an upgrade's; before the caller's handler hears of it. */
+  protected responded(_statusCode: number): void {}
+
+  override onResponseStart(
+    controller: DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    if (statusCode >= 200) this.responded(statusCode)
+    super.onResponseStart(controller, statusCode, headers, statusMessage)
+  }
+
+  override onRequestUpgrade(
+    controller: DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    socket: Duplex,
+  ): void {
+    this.responded(statusCode)
+    super.onRequestUpgrade(controller, statusCode, headers, socket)
   }
 
   onResponseStarted(): void {
