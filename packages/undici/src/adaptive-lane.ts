@@ -65,8 +65,10 @@ export class AdaptiveLanes {
   }
 
   #limitOptions(key: string): AdaptiveLimitOptions {
-    let name = `undici:${key}`
+    // A limit's name must be well-formed: a key may hold lone surrogates, and a cut may split a pair.
+    let name = `undici:${key}`.toWellFormed()
     while (Buffer.byteLength(name) > MAX_NAME_BYTES) name = name.slice(0, -1)
+    name = name.toWellFormed()
     return { ...this.#options, name, queue: false, maxThreads: 1 }
   }
 }

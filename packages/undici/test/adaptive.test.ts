@@ -111,6 +111,26 @@ for (const major of majors) {
   })
 }
 
+test('regression: a long key of emoji made dispatch throw (its limit name was cut inside a surrogate pair)', () => {
+  // The name `undici:<key>` is cut to 200 UTF-8 bytes; cut one UTF-16 unit at a time it could end on a
+  // lone surrogate, which @beamline/limit refuses: the first request of such a key threw
+  // ERR_BEAMLINE_INVALID_OPTION out of dispatch.
+  const controller = { aborted: false, paused: false, reason: null, abort() {}, pause() {}, resume() {} }
+  const answer: Dispatcher.Dispatch = (_opts, h) => {
+    h.onRequestStart?.(controller, null)
+    h.onResponseStart?.(controller, 200, {}, 'OK')
+    h.onResponseEnd?.(controller, {})
+    return true
+  }
+  for (const key of [`ab${'\u{1F600}'.repeat(60)}`, `a${'\u{1F600}'.repeat(60)}`, '\uD800 lone']) {
+    const b = bulkhead({ maxConcurrent: 'adaptive', key: () => key })
+    let answered = 0
+    b(answer)({ origin: 'http://x.test', path: '/', method: 'GET' }, { onResponseEnd: () => answered++ })
+    assert.equal(answered, 1, JSON.stringify(key))
+    assert.equal(b.stats()[0]!.key, key)
+  }
+})
+
 test('an origin slowing with concurrency: a limit started under its knee grows only while latency allows', async () => {
   const undici = await majors[0]!.load()
   let current = 0

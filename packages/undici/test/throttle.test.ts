@@ -63,6 +63,45 @@ test('regression: a window of years with the default bucketMs stays at most 10 0
   assert.ok(grown < 20 * 2 ** 20, `10 keys took ${(grown / 2 ** 20).toFixed(1)} MiB`)
 })
 
+test('regression: a throttled request got ThrottledError synchronously, inside dispatch', async () => {
+  // undici's own interceptors (circuit-breaker) fail a request they refuse in a microtask, after
+  // dispatch returned true; ours called onResponseError before dispatch had returned.
+  const controller = { aborted: false, paused: false, reason: null, abort() {}, pause() {}, resume() {} }
+  const failing: Dispatch = (_opts, h) => {
+    h.onRequestStart?.(controller, null)
+    h.onResponseStart?.(controller, 503, {}, 'Service Unavailable')
+    h.onResponseEnd?.(controller, {})
+    return true
+  }
+  const dispatch = adaptiveThrottle({ k: 1 })(failing)
+  let refusals = 0
+  // Every answer is a 503, so the refusal probability climbs towards 1: 1000 tries all but ensure some.
+  for (let i = 0; i < 1000 && refusals < 5; i++) {
+    let inside = true
+    let where = ''
+    const outcome = new Promise<Error | null>((resolve) => {
+      const returned = dispatch(
+        { origin: 'http://throttled.test', path: '/', method: 'GET' },
+        {
+          onResponseEnd: () => resolve(null),
+          onResponseError(_c, err) {
+            where = inside ? 'inside dispatch' : 'after dispatch'
+            resolve(err)
+          },
+        },
+      )
+      assert.equal(returned, true)
+    })
+    inside = false
+    const err = await outcome
+    if (err === null) continue // answered (503), not refused
+    assert.ok(err instanceof ThrottledError)
+    assert.equal(where, 'after dispatch')
+    refusals++
+  }
+  assert.ok(refusals > 0, 'some requests were refused')
+})
+
 /** Fails every request whose sequence number is not a multiple of `every` with `status`. */
 async function failingServer(every: number, status = 503): Promise<TestServer> {
   let n = 0
