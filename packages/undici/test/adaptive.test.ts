@@ -12,7 +12,15 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { bulkhead, InvalidOptionError } from '@beamline/undici'
 import type { Dispatcher } from 'undici'
-import { majors, outcomes, startServer, type TestServer, type Undici, wireCounter } from './helpers.js'
+import {
+  answerAt,
+  majors,
+  outcomes,
+  startServer,
+  type TestServer,
+  type Undici,
+  wireCounter,
+} from './helpers.js'
 
 test('bad adaptive options are refused at construction, named under maxConcurrent', () => {
   for (const [options, option] of [
@@ -115,17 +123,13 @@ test('regression: a long key of emoji made dispatch throw (its limit name was cu
   // The name `undici:<key>` is cut to 200 UTF-8 bytes; cut one UTF-16 unit at a time it could end on a
   // lone surrogate, which @beamline/limit refuses: the first request of such a key threw
   // ERR_BEAMLINE_INVALID_OPTION out of dispatch.
-  const controller = { aborted: false, paused: false, reason: null, abort() {}, pause() {}, resume() {} }
-  const answer: Dispatcher.Dispatch = (_opts, h) => {
-    h.onRequestStart?.(controller, null)
-    h.onResponseStart?.(controller, 200, {}, 'OK')
-    h.onResponseEnd?.(controller, {})
-    return true
-  }
   for (const key of [`ab${'\u{1F600}'.repeat(60)}`, `a${'\u{1F600}'.repeat(60)}`, '\uD800 lone']) {
     const b = bulkhead({ maxConcurrent: 'adaptive', key: () => key })
     let answered = 0
-    b(answer)({ origin: 'http://x.test', path: '/', method: 'GET' }, { onResponseEnd: () => answered++ })
+    b(answerAt(200))(
+      { origin: 'http://x.test', path: '/', method: 'GET' },
+      { onResponseEnd: () => answered++ },
+    )
     assert.equal(answered, 1, JSON.stringify(key))
     assert.equal(b.stats()[0]!.key, key)
   }
