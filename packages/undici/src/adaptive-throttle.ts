@@ -1,9 +1,8 @@
 import { integerOption, numberOption } from '@beamline/core'
+import { Decorator, refuse } from './decorator.js'
 import { ThrottledError } from './errors.js'
-import { ForwardHandler, refuse } from './forward-handler.js'
-import { keyedInterceptor } from './interceptor.js'
+import { type KeyedState, keyedInterceptor } from './interceptor.js'
 import { KeyTable } from './key-table.js'
-import { currentApi } from './legacy-handler.js'
 import type {
   Dispatch,
   DispatchController,
@@ -33,7 +32,7 @@ export interface AdaptiveThrottleOptions {
   key?: KeyFunction
   /**
    * Most keys tracked at once. A new key beyond it evicts the oldest key with nothing in its window; if
-   * every key has recent traffic, it is counted under the shared key `(overflow)`. Integer from 1 to
+   * every key has recent traffic, it is counted under the shared key `(other)`. Integer from 1 to
    * 2^20. Default 1000.
    */
   maxKeys?: number
@@ -93,12 +92,13 @@ class Window {
   }
 }
 
-class ThrottleRequest extends ForwardHandler {
+/** One request's handler: counts its outcome in the window, once, as soon as it is known. */
+class ThrottleRequest extends Decorator {
   readonly #throttle: Throttle
   readonly #window: Window
   /** The bucket of the moment the request was sent: its outcome is counted there. */
   readonly #epoch: number
-  #classified = false
+  #counted = false
 
   constructor(throttle: Throttle, window: Window, epoch: number, handler: DispatchHandler) {
     super(handler)
@@ -108,22 +108,30 @@ class ThrottleRequest extends ForwardHandler {
   }
 
   protected override responded(statusCode: number): void {
-    this.#classified = true
-    this.#throttle.count(this.#window, this.#epoch, statusCode < 500 && statusCode !== 429 ? 1 : 0)
+    this.#count(statusCode < 500 && statusCode !== 429 ? 1 : 0)
   }
 
-  protected override finish(controller: DispatchController | null, error: Error | null): void {
-    if (this.#classified || error === null) return
-    // Aborted by the client (the controller says so) or refused by a local interceptor: the backend
-    // never had its say, so the request is not counted. Anything else (refused connection, reset,
-    // timeout) is a rejection.
-    const code = (error as { code?: unknown }).code
-    if (controller?.aborted === true || (typeof code === 'string' && LOCAL_REFUSALS.has(code))) return
-    this.#throttle.count(this.#window, this.#epoch, 0)
+  override onResponseError(controller: DispatchController, error: Error): void {
+    try {
+      super.onResponseError(controller, error)
+    } finally {
+      // Aborted by the client (the controller says so) or refused by a local interceptor: the backend
+      // never had its say, so the request is not counted. Anything else (refused connection, reset,
+      // timeout) is a failure of the backend. undici passes a null controller when nothing started.
+      const code = (error as { code?: unknown }).code
+      if (!(controller?.aborted === true || (typeof code === 'string' && LOCAL_REFUSALS.has(code))))
+        this.#count(0)
+    }
+  }
+
+  #count(accepted: 0 | 1): void {
+    if (this.#counted) return
+    this.#counted = true
+    this.#throttle.count(this.#window, this.#epoch, accepted)
   }
 }
 
-class Throttle {
+class Throttle implements KeyedState<ThrottleKeyStats> {
   readonly k: number
   readonly bucketMs: number
   readonly buckets: number
@@ -160,9 +168,9 @@ class Throttle {
     if (p > 0 && Math.random() < p) {
       window.throttled++
       this.count(window, epoch, 0)
-      return refuse(currentApi(handler), new ThrottledError(window.key, p))
+      return refuse(handler, new ThrottledError(window.key, p))
     }
-    return next(opts, new ThrottleRequest(this, window, epoch, currentApi(handler)))
+    return next(opts, new ThrottleRequest(this, window, epoch, handler))
   }
 
   /**

@@ -26,9 +26,9 @@ export class UndiciInterceptorError extends BeamlineError {
 }
 
 /**
- * The key had `maxConcurrent` requests in flight and `maxQueued` waiting: refused before any socket
- * was touched. Also raised (with the semaphore's error as `cause`) when the shared semaphore refuses to
- * park another waiter.
+ * Rejected: the key had `maxConcurrent` requests in flight and `maxQueued` waiting, before any socket
+ * was touched. Also raised (with the semaphore's error as `cause`) when the shared semaphore rejects
+ * another waiter (its wait queue is full).
  */
 export class BulkheadFullError extends UndiciInterceptorError {
   readonly maxConcurrent: number
@@ -46,7 +46,7 @@ export class BulkheadFullError extends UndiciInterceptorError {
   }
 }
 
-/** A queued request got no slot (or no permit of the shared semaphore) within `queueTimeoutMs`. */
+/** Timed out: a queued request got no slot (or no permit of the shared semaphore) within `queueTimeoutMs`. */
 export class QueueTimeoutError extends UndiciInterceptorError {
   readonly timeoutMs: number
 

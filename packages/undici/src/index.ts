@@ -24,6 +24,5 @@ export {
   ThrottledError,
   UndiciInterceptorError,
 } from './errors.js'
-export { OVERFLOW_KEY, originKey } from './key-table.js'
-export type { LegacyDispatchHandler } from './legacy-handler.js'
+export { OTHER_KEY, OVERFLOW_KEY, originKey } from './key-table.js'
 export type { Dispatch, DispatchOptions, Interceptor, KeyFunction } from './types.js'

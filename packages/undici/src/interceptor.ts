@@ -1,6 +1,13 @@
 import { functionOption } from '@beamline/core'
 import { originKey } from './key-table.js'
-import type { Dispatch, DispatchHandler, DispatchOptions, Interceptor, KeyFunction } from './types.js'
+import type {
+  AnyDispatch,
+  Dispatch,
+  DispatchHandler,
+  DispatchOptions,
+  Interceptor,
+  KeyFunction,
+} from './types.js'
 
 /** What both interceptors keep per instance: a dispatch by key, and per-key statistics. */
 export interface KeyedState<S> {
@@ -14,9 +21,10 @@ export interface KeyedState<S> {
  */
 export function keyedInterceptor<S>(key: unknown, state: KeyedState<S>): Interceptor & { stats(): S[] } {
   const keyOf = functionOption<KeyFunction>('key', key) ?? originKey
-  const interceptor = (next: Dispatch): Dispatch =>
-    function keyedDispatch(opts: DispatchOptions, handler: DispatchHandler): boolean {
-      return state.dispatch(next, String(keyOf(opts)), opts, handler)
-    }
-  return Object.assign(interceptor as unknown as Interceptor, { stats: () => state.stats() })
+  function interceptor<D extends AnyDispatch>(next: D): D {
+    const keyedDispatch = (opts: DispatchOptions, handler: DispatchHandler): boolean =>
+      state.dispatch(next, String(keyOf(opts)), opts, handler)
+    return keyedDispatch as D
+  }
+  return Object.assign(interceptor, { stats: () => state.stats() })
 }

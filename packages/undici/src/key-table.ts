@@ -1,7 +1,13 @@
 import type { DispatchOptions } from './types.js'
 
-/** Where requests go once `maxKeys` keys are tracked and none of them is idle enough to evict. */
-export const OVERFLOW_KEY = '(overflow)'
+/**
+ * The key requests share once `maxKeys` keys are tracked and none of them is idle enough to evict, as
+ * route labels past `maxRoutes` share `other`.
+ */
+export const OTHER_KEY = '(other)'
+
+/** @deprecated The former name of {@link OTHER_KEY} (whose value was `'(overflow)'`); kept for compatibility. */
+export const OVERFLOW_KEY = OTHER_KEY
 
 /** The default key: the request's origin, e.g. `https://api.example.com:8443`. */
 export function originKey(opts: DispatchOptions): string {
@@ -12,7 +18,7 @@ export function originKey(opts: DispatchOptions): string {
 
 /**
  * Per-key state with bounded cardinality. A new key beyond `maxKeys` evicts the oldest idle entry (one
- * that holds nothing); when every entry is busy it shares the single overflow entry instead, so memory
+ * that holds nothing); when every entry is busy it shares the single `(other)` entry instead, so memory
  * and metric series stay bounded whatever the key function returns.
  */
 export class KeyTable<T extends { readonly key: string }> {
@@ -21,7 +27,7 @@ export class KeyTable<T extends { readonly key: string }> {
   readonly #create: (key: string) => T
   readonly #isIdle: (entry: T) => boolean
   readonly #dispose: (entry: T) => void
-  #overflow: T | undefined
+  #other: T | undefined
 
   constructor(
     maxKeys: number,
@@ -39,10 +45,10 @@ export class KeyTable<T extends { readonly key: string }> {
     return this.#map.get(key) ?? this.#add(key)
   }
 
-  /** Every entry, the overflow one last when it exists. */
+  /** Every entry, the `(other)` one last when it exists. */
   entries(): T[] {
     const all = [...this.#map.values()]
-    if (this.#overflow !== undefined) all.push(this.#overflow)
+    if (this.#other !== undefined) all.push(this.#other)
     return all
   }
 
@@ -55,7 +61,7 @@ export class KeyTable<T extends { readonly key: string }> {
         this.#dispose(entry)
         break
       }
-      if (this.#map.size >= this.#maxKeys) return (this.#overflow ??= this.#create(OVERFLOW_KEY))
+      if (this.#map.size >= this.#maxKeys) return (this.#other ??= this.#create(OTHER_KEY))
     }
     const entry = this.#create(key)
     this.#map.set(key, entry)

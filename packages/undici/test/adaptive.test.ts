@@ -12,7 +12,15 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { bulkhead, InvalidOptionError } from '@beamline/undici'
 import type { Dispatcher } from 'undici'
-import { majors, outcomes, startServer, type TestServer, type Undici, wireCounter } from './helpers.js'
+import {
+  answerAt,
+  majors,
+  outcomes,
+  startServer,
+  type TestServer,
+  type Undici,
+  wireCounter,
+} from './helpers.js'
 
 test('bad adaptive options are refused at construction, named under maxConcurrent', () => {
   for (const [options, option] of [
@@ -110,6 +118,22 @@ for (const major of majors) {
     })
   })
 }
+
+test('regression: a long key of emoji made dispatch throw (its limit name was cut inside a surrogate pair)', () => {
+  // The name `undici:<key>` is cut to 200 UTF-8 bytes; cut one UTF-16 unit at a time it could end on a
+  // lone surrogate, which @beamline/limit refuses: the first request of such a key threw
+  // ERR_BEAMLINE_INVALID_OPTION out of dispatch.
+  for (const key of [`ab${'\u{1F600}'.repeat(60)}`, `a${'\u{1F600}'.repeat(60)}`, '\uD800 lone']) {
+    const b = bulkhead({ maxConcurrent: 'adaptive', key: () => key })
+    let answered = 0
+    b(answerAt(200))(
+      { origin: 'http://x.test', path: '/', method: 'GET' },
+      { onResponseEnd: () => answered++ },
+    )
+    assert.equal(answered, 1, JSON.stringify(key))
+    assert.equal(b.stats()[0]!.key, key)
+  }
+})
 
 test('an origin slowing with concurrency: a limit started under its knee grows only while latency allows', async () => {
   const undici = await majors[0]!.load()

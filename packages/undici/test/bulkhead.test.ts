@@ -13,6 +13,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { PerformanceObserver, type PerformanceResourceTiming } from 'node:perf_hooks'
 import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import {
@@ -21,6 +22,7 @@ import {
   type BulkheadKeyStats,
   bulkhead,
   InvalidOptionError,
+  OTHER_KEY,
   OVERFLOW_KEY,
   QueueTimeoutError,
 } from '@beamline/undici'
@@ -366,48 +368,74 @@ for (const major of majors) {
       }
     })
 
-    test('a legacy (pre-v7 API) handler dispatched directly gets responses and refusals', async () => {
+    test('regression: a full bulkhead delivered BulkheadFullError synchronously, inside dispatch', async () => {
+      // undici's own interceptors (circuit-breaker) fail a request they refuse in a microtask, after
+      // dispatch returned true; ours called onResponseError before dispatch had returned.
       const gate = await startGate()
-      const b = bulkhead({ maxConcurrent: 1, maxQueued: 1, queueTimeoutMs: 30_000 })
-      const agent = new undici.Agent()
-      const dispatch = (b as unknown as (d: typeof agent.dispatch) => typeof agent.dispatch)(
-        agent.dispatch.bind(agent),
-      )
-      const legacy = (origin: string) =>
-        new Promise<{ status: number; body: string }>((resolve, reject) => {
-          let status = 0
-          const body: Buffer[] = []
-          dispatch({ origin, path: '/legacy', method: 'GET' }, {
-            onConnect() {},
-            onHeaders(statusCode: number) {
-              status = statusCode
-              return true
-            },
-            onData(chunk: Buffer) {
-              body.push(chunk)
-              return true
-            },
-            onComplete() {
-              resolve({ status, body: Buffer.concat(body).toString() })
-            },
-            onError: reject,
-          } as never)
-        })
+      const b = bulkhead({ maxConcurrent: 1, maxQueued: 0 })
+      const agent = new undici.Agent().compose(b)
       try {
-        const first = legacy(gate.origin)
+        const held = agent.request({ origin: gate.origin, path: '/', method: 'GET' })
         await gate.waitFor(1)
-        const second = legacy(gate.origin) // waits
-        await assert.rejects(legacy(gate.origin), (err) => err instanceof BulkheadFullError)
+        const events: string[] = []
+        let failed: (err: Error) => void = () => {}
+        const error = new Promise<Error>((resolve) => {
+          failed = resolve
+        })
+        const returned = agent.dispatch(
+          { origin: gate.origin, path: '/refused', method: 'GET' },
+          {
+            onRequestStart: () => events.push('start'),
+            onResponseError: (_controller, err) => {
+              events.push('error')
+              failed(err)
+            },
+          },
+        )
+        events.push(`returned ${returned}`)
+        const err = await error
+        assert.ok(err instanceof BulkheadFullError)
+        assert.deepEqual(events, ['returned true', 'error'])
+        assert.equal(keyStats(b.stats(), gate.origin).rejected, 1)
         gate.release()
-        assert.deepEqual(await first, { status: 200, body: 'ok' })
-        assert.deepEqual(await second, { status: 200, body: 'ok' })
+        await (await held).body.text()
       } finally {
+        gate.release()
         await agent.close()
         await gate.close()
       }
     })
 
-    test('key cardinality is bounded: busy keys share the overflow key, idle ones are evicted', async () => {
+    test('regression: fetch lost its response timing through the bulkhead (onResponseStarted not forwarded)', async () => {
+      // undici's DecoratorHandler does not forward onResponseStarted, which fetch uses to time the
+      // response (PerformanceResourceTiming.responseStart); the bulkhead forwards it.
+      const b = bulkhead({ maxConcurrent: 4 })
+      const agent = new undici.Agent().compose(b)
+      try {
+        const url = `${fast.origin}/timed-${Math.random()}`
+        // fetch marks the entry after the body's end, a few ticks after text() resolves.
+        const marked = new Promise<PerformanceResourceTiming>((resolve) => {
+          const observer = new PerformanceObserver((list) => {
+            const entry = list.getEntriesByName(url)[0]
+            if (entry === undefined) return
+            observer.disconnect()
+            resolve(entry as PerformanceResourceTiming)
+          })
+          observer.observe({ type: 'resource' })
+        })
+        const res = await undici.fetch(url, { dispatcher: agent })
+        assert.equal(await res.text(), `ok ${new URL(url).pathname}`)
+        // @types/node does not declare responseStart; toJSON() carries every field.
+        const { responseStart } = (await marked).toJSON() as { responseStart: number }
+        assert.ok(responseStart > 0, `responseStart ${responseStart}`)
+      } finally {
+        await agent.close()
+      }
+    })
+
+    test('key cardinality is bounded: busy keys share the (other) key, idle ones are evicted', async () => {
+      assert.equal(OTHER_KEY, '(other)')
+      assert.equal(OVERFLOW_KEY, OTHER_KEY) // the former name, kept for compatibility
       const gate = await startGate()
       const b = bulkhead({ maxConcurrent: 4, maxKeys: 1 })
       const agent = new undici.Agent().compose(b)
@@ -418,16 +446,16 @@ for (const major of majors) {
         assert.equal(await r.body.text(), 'ok /x')
         assert.deepEqual(
           b.stats().map((s) => s.key),
-          [gate.origin, OVERFLOW_KEY],
+          [gate.origin, OTHER_KEY],
         )
         gate.release()
         await (await held).body.text()
         await (await agent.request({ origin: fast.origin, path: '/y', method: 'GET' })).body.text()
         assert.deepEqual(
           b.stats().map((s) => s.key),
-          [fast.origin, OVERFLOW_KEY],
+          [fast.origin, OTHER_KEY],
         )
-        assert.equal(keyStats(b.stats(), OVERFLOW_KEY).admitted, 1)
+        assert.equal(keyStats(b.stats(), OTHER_KEY).admitted, 1)
       } finally {
         await agent.close()
         await gate.close()

@@ -91,6 +91,17 @@ export async function startGate(): Promise<
   }
 }
 
+/** A dispatch that answers every request at once with `status` and no body, without any I/O. */
+export function answerAt(status: number): Dispatcher.Dispatch {
+  const controller = { aborted: false, paused: false, reason: null, abort() {}, pause() {}, resume() {} }
+  return (_opts, h) => {
+    h.onRequestStart?.(controller, null)
+    h.onResponseStart?.(controller, status, {}, '')
+    h.onResponseEnd?.(controller, {})
+    return true
+  }
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Settles every promise and sorts the outcomes into fulfilled values and rejection codes. */

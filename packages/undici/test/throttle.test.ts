@@ -9,14 +9,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import {
-  adaptiveThrottle,
-  bulkhead,
-  type Dispatch,
-  InvalidOptionError,
-  ThrottledError,
-} from '@beamline/undici'
-import { majors, sleep, startGate, startServer, type TestServer, type Undici } from './helpers.js'
+import { adaptiveThrottle, bulkhead, InvalidOptionError, ThrottledError } from '@beamline/undici'
+import { answerAt, majors, sleep, startGate, startServer, type TestServer, type Undici } from './helpers.js'
 
 test('bad options are refused with ERR_BEAMLINE_INVALID_OPTION', () => {
   for (const options of [
@@ -40,14 +34,7 @@ test('bad options are refused with ERR_BEAMLINE_INVALID_OPTION', () => {
 
 test('regression: a window of years with the default bucketMs stays at most 10 000 buckets per key', () => {
   // The default step was 1 s whatever the window, so windowMs 1e12 meant a 16 GB bucket array per key.
-  const controller = { aborted: false, paused: false, reason: null, abort() {}, pause() {}, resume() {} }
-  const answer: Dispatch = (_opts, h) => {
-    h.onRequestStart?.(controller, null)
-    h.onResponseStart?.(controller, 200, {}, 'OK')
-    h.onResponseEnd?.(controller, {})
-    return true
-  }
-  const dispatch = adaptiveThrottle({ windowMs: 1e12 })(answer)
+  const dispatch = adaptiveThrottle({ windowMs: 1e12 })(answerAt(200))
   const before = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers
   for (let i = 0; i < 10; i++) {
     dispatch(
@@ -61,6 +48,38 @@ test('regression: a window of years with the default bucketMs stays at most 10 0
   }
   const grown = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - before
   assert.ok(grown < 20 * 2 ** 20, `10 keys took ${(grown / 2 ** 20).toFixed(1)} MiB`)
+})
+
+test('regression: a throttled request got ThrottledError synchronously, inside dispatch', async () => {
+  // undici's own interceptors (circuit-breaker) fail a request they refuse in a microtask, after
+  // dispatch returned true; ours called onResponseError before dispatch had returned.
+  const dispatch = adaptiveThrottle({ k: 1 })(answerAt(503))
+  let refusals = 0
+  // Every answer is a 503, so the refusal probability climbs towards 1: 1000 tries all but ensure some.
+  for (let i = 0; i < 1000 && refusals < 5; i++) {
+    let inside = true
+    let where = ''
+    const outcome = new Promise<Error | null>((resolve) => {
+      const returned = dispatch(
+        { origin: 'http://throttled.test', path: '/', method: 'GET' },
+        {
+          onResponseEnd: () => resolve(null),
+          onResponseError(_c, err) {
+            where = inside ? 'inside dispatch' : 'after dispatch'
+            resolve(err)
+          },
+        },
+      )
+      assert.equal(returned, true)
+    })
+    inside = false
+    const err = await outcome
+    if (err === null) continue // answered (503), not refused
+    assert.ok(err instanceof ThrottledError)
+    assert.equal(where, 'after dispatch')
+    refusals++
+  }
+  assert.ok(refusals > 0, 'some requests were refused')
 })
 
 /** Fails every request whose sequence number is not a multiple of `every` with `status`. */
