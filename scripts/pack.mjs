@@ -17,12 +17,22 @@ const workspaces = [
   'sidecar',
 ]
 mkdirSync(out, { recursive: true })
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], { cwd: root, stdio: 'inherit' })
+execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], {
+  cwd: root,
+  stdio: 'inherit',
+})
 // --ignore-scripts: each package's prepack would build again, already done above for all at once.
 const packed = JSON.parse(
   execFileSync(
     'npm',
-    ['pack', '--json', '--ignore-scripts', '--pack-destination', out, ...workspaces.flatMap((w) => ['-w', w])],
+    [
+      'pack',
+      '--json',
+      '--ignore-scripts',
+      '--pack-destination',
+      out,
+      ...workspaces.flatMap((w) => ['-w', w]),
+    ],
     { cwd: root, encoding: 'utf8' },
   ),
 )
