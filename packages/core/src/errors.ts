@@ -36,9 +36,11 @@ export class BeamlineError extends Error {
 
   /** The ordinary prototype test, or an error of another copy of the same class (see the top of the file). */
   static override [Symbol.hasInstance]<T>(this: ErrorClass<T>, value: unknown): value is T {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass that instanceof asks about
     if (ordinaryHasInstance.call(this, value)) return true
     if (typeof value !== 'object' || value === null) return false
     const names = (value as { readonly [kClassNames]?: unknown })[kClassNames]
+    // biome-ignore lint/complexity/noThisInStatic: as above
     return Array.isArray(names) && names.includes(this.name)
   }
 }
