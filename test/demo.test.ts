@@ -181,7 +181,7 @@ test('npm run demo -- --compare --duration 15: both runs, one report on shared s
     const ranges = await page.$$eval('[data-y-range]', (els) =>
       Object.fromEntries(els.map((e) => [e.id, (e as HTMLElement).dataset['yRange']])),
     )
-    for (const chart of ['rate', 'lat', 'queue', 'pressure', 'db'])
+    for (const chart of ['rate', 'lat', 'queue', 'pressure', 'db', 'limit'])
       assert.equal(ranges[`c-${chart}-0`], ranges[`c-${chart}-1`], `${chart}: ${JSON.stringify(ranges)}`)
     assert.deepEqual(problems, [])
   } finally {
