@@ -79,6 +79,20 @@ function rows(s: Schema, path: string, named: Map<string, Schema>): string[] {
 
 const HEADER = '| field | type | meaning |\n| --- | --- | --- |'
 
+/** The example limit's gauges and outcomes, the same for the limit and its one partition. */
+const HTTP_LIMIT = {
+  inFlight: 17,
+  queued: 2,
+  acquired: 90210,
+  succeeded: 90180,
+  dropped: 3,
+  ignored: 10,
+  rejected: 0,
+  queueFull: 0,
+  timedOut: 41,
+  aborted: 1,
+}
+
 const SESSIONS = {
   queued: 12,
   nonEmpty: 3,
@@ -155,18 +169,9 @@ export const EXAMPLE = {
       limit: 24,
       minLimit: 1,
       maxLimit: 1000,
-      inFlight: 17,
-      queued: 2,
+      ...HTTP_LIMIT,
       minRttMs: 4.1,
       sampleRttMs: 5.3,
-      acquired: 90210,
-      succeeded: 90180,
-      dropped: 3,
-      ignored: 10,
-      rejected: 0,
-      queueFull: 0,
-      timedOut: 41,
-      aborted: 1,
       reclaimed: 0,
       windows: 1190,
       limitChanges: 412,
@@ -176,22 +181,8 @@ export const EXAMPLE = {
         sumMs: 5120,
         count: 90210,
       },
-      partitions: {
-        default: {
-          share: 1,
-          guaranteed: 24,
-          inFlight: 17,
-          queued: 2,
-          acquired: 90210,
-          succeeded: 90180,
-          dropped: 3,
-          ignored: 10,
-          rejected: 0,
-          queueFull: 0,
-          timedOut: 41,
-          aborted: 1,
-        },
-      },
+      // One partition: its counts are the limit's.
+      partitions: { default: { share: 1, guaranteed: 24, ...HTTP_LIMIT } },
     },
   ],
   runtime: {
