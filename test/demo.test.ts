@@ -177,11 +177,11 @@ test('npm run demo -- --compare --duration 15: both runs, one report on shared s
     const problems: string[] = []
     page.on('pageerror', (err) => problems.push(err.message))
     await page.goto(pathToFileURL(path).href)
-    await page.waitForFunction(() => document.querySelectorAll('[data-y-range]').length === 10)
+    await page.waitForFunction(() => document.querySelectorAll('[data-y-range]').length === 12)
     const ranges = await page.$$eval('[data-y-range]', (els) =>
       Object.fromEntries(els.map((e) => [e.id, (e as HTMLElement).dataset['yRange']])),
     )
-    for (const chart of ['rate', 'lat', 'queue', 'pressure', 'db'])
+    for (const chart of ['rate', 'lat', 'queue', 'pressure', 'db', 'limit'])
       assert.equal(ranges[`c-${chart}-0`], ranges[`c-${chart}-1`], `${chart}: ${JSON.stringify(ranges)}`)
     assert.deepEqual(problems, [])
   } finally {

@@ -1,6 +1,7 @@
 /**
  * Beamline / Load protection: the limits that keep a service up — semaphores bounding shared
- * resources, and the undici bulkheads and adaptive throttles guarding outbound calls.
+ * resources, adaptive concurrency limits (@beamline/limit) at the door, and the undici bulkheads and
+ * adaptive throttles guarding outbound calls.
  */
 import { SNAPSHOT_METRICS as S } from '@beamline/sidecar'
 import { beamlineDashboard } from './dashboard.js'
@@ -9,13 +10,15 @@ import { peak, rate, sel } from './selectors.js'
 
 const BY_SEMAPHORE = 'by (service, instance, semaphore)'
 const SEMAPHORE_LEGEND = '{{instance}} {{semaphore}}'
+const BY_LIMIT = 'by (service, instance, limit)'
+const LIMIT_LEGEND = '{{instance}} {{limit}}'
 
 export function loadProtection() {
   return beamlineDashboard({
     uid: 'beamline-load-protection',
     title: 'Beamline / Load protection',
     description:
-      'Semaphores bounding shared resources, and the bulkheads and adaptive throttles of outbound HTTP calls. Runbooks: docs/operations.md.',
+      'Semaphores bounding shared resources, adaptive concurrency limits, and the bulkheads and adaptive throttles of outbound HTTP calls. Runbooks: docs/operations.md.',
     rows: [
       {
         title: 'Semaphores',
@@ -92,17 +95,100 @@ export function loadProtection() {
         ],
       },
       {
+        title: 'Concurrency limits',
+        panels: [
+          timeseriesPanel({
+            title: 'Limit vs in flight',
+            description:
+              'The adaptive concurrency limit (@beamline/limit, learned from round-trip times) against the requests holding a token now, every thread of the process, and the limit’s floor (dashed). Bad: the limit pinned at its floor — what it guards is failing or far slower than its baseline (alert BeamlineLimitAtMinimum); in flight pinned at the limit with refusals below — demand is above what the service can do at its unloaded latency, and the limit is refusing the excess, as designed. Do: at the floor, look at the downstream (Refusals by outcome: dropped); at the limit, add capacity.',
+            unit: 'short',
+            min: 0,
+            queries: [
+              { expr: `max ${BY_LIMIT} (${sel(S.limitLimit)})`, legend: `${LIMIT_LEGEND} limit` },
+              { expr: `sum ${BY_LIMIT} (${sel(S.limitInFlight)})`, legend: `${LIMIT_LEGEND} in flight` },
+              { expr: `max ${BY_LIMIT} (${sel(S.limitMinLimit)})`, legend: `${LIMIT_LEGEND} floor` },
+            ],
+            overrides: [
+              {
+                matcher: '.* floor$',
+                properties: [
+                  { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
+                  { id: 'custom.fillOpacity', value: 0 },
+                ],
+              },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Queue time and round-trip time',
+            description:
+              'Mean time admitted requests waited in the limit’s queue (those admitted at once count as 0), against the round-trip time the limit learns from: its no-load baseline (min RTT) and the last window’s mean (sample RTT). Bad: a queue time near the CoDel target or maxWaitMs for long — the queue stands; a sample RTT far above the baseline while the limit does not fall — what is measured is not what is slow. Do: a standing queue with refusals is overload being handled; see Limit vs in flight.',
+            unit: 's',
+            min: 0,
+            queries: [
+              {
+                expr: `sum ${BY_LIMIT} (${rate(S.limitQueueTime)}) / sum ${BY_LIMIT} (${rate(S.limitRequests, 'outcome="acquired"')})`,
+                legend: `${LIMIT_LEGEND} mean queue time`,
+              },
+              { expr: `max ${BY_LIMIT} (${sel(S.limitMinRtt)})`, legend: `${LIMIT_LEGEND} min RTT` },
+              { expr: `max ${BY_LIMIT} (${sel(S.limitSampleRtt)})`, legend: `${LIMIT_LEGEND} sample RTT` },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Refusals by outcome',
+            description:
+              'Per second and limit: requests refused at the limit (rejected: no queue or tryAcquire), with the queue full (queue_full), after waiting in vain (timed_out: CoDel, maxWaitMs or a deadline), aborted while waiting; and admitted requests that ended dropped (a 5xx or a timeout: the limit backs off). Bad: dropped above zero — what the limit guards is failing; refusals for minutes — sustained overload. Do: dropped → the downstream; refusals → capacity, or the clients’ retry behaviour (they get Retry-After).',
+            unit: 'reqps',
+            min: 0,
+            stack: true,
+            queries: [
+              {
+                expr: `sum by (limit, outcome) (${rate(S.limitRequests, 'outcome!="acquired"')})`,
+                legend: '{{limit}} {{outcome}}',
+              },
+              {
+                expr: `sum by (limit) (${rate(S.limitCompleted, 'outcome="dropped"')})`,
+                legend: '{{limit}} dropped',
+              },
+            ],
+            overrides: [
+              {
+                matcher: '.* dropped$',
+                properties: [{ id: 'color', value: { mode: 'fixed', fixedColor: RED } }],
+              },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Waiting and in flight by partition',
+            description:
+              'Requests holding a token and requests waiting for one, per partition of each limit (default for a limit without partitions). Bad: a partition with waiters while another holds more than its share for long — its loan is not being returned fast enough; a low-priority partition always at zero in flight under load is starved, which a share of 0 does by design. Do: adjust the shares (partitions option), or shed the low partition earlier.',
+            unit: 'short',
+            min: 0,
+            queries: [
+              {
+                expr: `sum by (limit, partition) (${sel(S.limitInFlight)})`,
+                legend: '{{limit}} {{partition}} in flight',
+              },
+              {
+                expr: `sum by (limit, partition) (${sel(S.limitQueued)})`,
+                legend: '{{limit}} {{partition}} waiting',
+              },
+            ],
+          }),
+        ],
+      },
+      {
         title: 'Outbound calls (undici)',
         panels: [
           timeseriesPanel({
             title: 'Bulkhead in flight and queued per origin',
             description:
-              'Requests on the wire and requests waiting for a slot, per upstream origin. Bad: queued above zero for long — the upstream is slower than the request rate allows with maxConcurrent slots; every waiting request adds its wait to your latency. Do: check the upstream’s latency; lower queueTimeoutMs so callers fail fast, or raise maxConcurrent only if the upstream can take it.',
+              'Requests on the wire, requests waiting for a slot, and the limit in force (maxConcurrent, or the origin’s adaptive limit with maxConcurrent: adaptive), per upstream origin. Bad: queued above zero for long — the upstream is slower than the request rate allows with maxConcurrent slots; every waiting request adds its wait to your latency. Do: check the upstream’s latency; lower queueTimeoutMs so callers fail fast, or raise maxConcurrent only if the upstream can take it.',
             unit: 'short',
             min: 0,
             queries: [
               sumBy('origin', sel(S.undiciActive), 'in flight'),
               sumBy('origin', sel(S.undiciQueued), 'queued'),
+              sumBy('origin', sel(S.undiciLimit), 'limit'),
             ],
           }),
           timeseriesPanel({

@@ -73,6 +73,7 @@ test('the rules cover what the issue asks and use only metrics of the metric-nam
     'BeamlineSustainedShedding',
     'BeamlineMailboxGrowing',
     'BeamlineSemaphoreSaturated',
+    'BeamlineLimitAtMinimum',
     'BeamlineTargetDown',
   ]) {
     assert.ok(

@@ -200,5 +200,15 @@ test('the three dashboards show what the issue lists', () => {
     'beamline_undici_requests_total',
     'beamline_undici_queued',
     'beamline_undici_throttle_probability',
+    'beamline_undici_limit',
+    // The "Concurrency limits" row (issue 17): limit against in-flight, queue time, refusals by outcome.
+    'beamline_limit_limit',
+    'beamline_limit_in_flight',
+    'beamline_limit_min_limit',
+    'beamline_limit_queue_time_seconds_total',
+    'beamline_limit_requests_total',
+    'beamline_limit_completed_total',
+    'beamline_limit_min_rtt_seconds',
+    'beamline_limit_queued',
   ])
 })

@@ -12,8 +12,9 @@
  *   least one series with at least one sample;
  * - every variable query (label_values) lists the fixture's job, service, instance and groups;
  * - what the overload did is what Prometheus shows: level 2 was reached, the shed counter equals the
- *   503s the driver received, mailbox drops and rejections, semaphore and bulkhead refusals and a
- *   throttle probability above zero were recorded;
+ *   503s the driver received (the adaptive limit's refusals at the door included), mailbox drops and
+ *   rejections, semaphore and bulkhead refusals, a throttle probability above zero, and the limit's
+ *   refusals and drops were recorded;
  * - every alert rule evaluates without error on the real series.
  */
 import assert from 'node:assert/strict'
@@ -185,9 +186,19 @@ test('dashboards and alert rules against a real Prometheus scraping the sidecar'
    * database call is critical (never shed), so the queue passes the shed threshold and the semaphore
    * sees the burst while everything else is shed.
    */
-  const phase = async (seconds: number, sends: number, dbCalls: number, critical = false): Promise<void> => {
+  const phase = async (
+    seconds: number,
+    sends: number,
+    dbCalls: number,
+    critical = false,
+    works = 2,
+  ): Promise<void> => {
     const inflight: Array<Promise<void>> = []
     for (let tick = 0; tick < seconds * 10; tick++) {
+      // GET /work behind the adaptive limit: a quarter low priority, one in ten failing (dropped).
+      for (let i = 0; i < works; i++) {
+        inflight.push(hit(`/work?${i % 4 === 0 ? 'low' : 'normal'}${i % 10 === 9 ? '&fail' : ''}`))
+      }
       for (let i = 0; i < sends; i++) {
         const priority = critical && i % 2 === 0 ? '&priority=2' : ''
         inflight.push(hit(`/send?to=${(tick * sends + i) % 64}${priority}`))
@@ -209,9 +220,10 @@ test('dashboards and alert rules against a real Prometheus scraping the sidecar'
     upstreamDelayMs: 150,
     upstreamFailRatio: 0.9,
     dbHoldMs: 40,
+    workMs: 150,
   })
-  await Promise.all([phase(8, 40, 20, true), sleep(3_000).then(() => command({ deliverPerTick: 8 }))])
-  await command({ drainPerTick: 50, upstreamDelayMs: 2, upstreamFailRatio: 0, dbHoldMs: 5 })
+  await Promise.all([phase(8, 40, 20, true, 20), sleep(3_000).then(() => command({ deliverPerTick: 8 }))])
+  await command({ drainPerTick: 50, upstreamDelayMs: 2, upstreamFailRatio: 0, dbHoldMs: 5, workMs: 5 })
   await phase(4, 10, 2)
   assert.ok(overloaded > 0, 'the overload phase made the service shed')
   assert.ok(accepted > 0)
@@ -250,6 +262,18 @@ test('dashboards and alert rules against a real Prometheus scraping the sidecar'
     assert.ok((await scalar(`sum(beamline_undici_requests_total{job="beamline",outcome="rejected"})`)) > 0)
     assert.ok((await scalar(`sum(beamline_undici_requests_total{job="beamline",outcome="timed_out"})`)) > 0)
     assert.ok((await scalar(`max(max_over_time(beamline_undici_throttle_probability${sel}[${window}]))`)) > 0)
+    // The adaptive limit at the door refused the slow phase's excess and counted the 5xx as dropped.
+    assert.ok(
+      (await scalar(`sum(beamline_limit_requests_total{job="beamline",limit="work",outcome!="acquired"})`)) >
+        0,
+    )
+    assert.ok(
+      (await scalar(`sum(beamline_limit_completed_total{job="beamline",limit="work",outcome="dropped"})`)) >
+        0,
+    )
+    assert.ok(
+      (await scalar(`sum(beamline_limit_requests_total{job="beamline",limit="work",partition="low"})`)) > 0,
+    )
     // The level came back down once the consumer caught up.
     assert.equal(await scalar(`max(beamline_pressure_level${sel})`), 0)
   })

@@ -79,6 +79,20 @@ function rows(s: Schema, path: string, named: Map<string, Schema>): string[] {
 
 const HEADER = '| field | type | meaning |\n| --- | --- | --- |'
 
+/** The example limit's gauges and outcomes, the same for the limit and its one partition. */
+const HTTP_LIMIT = {
+  inFlight: 17,
+  queued: 2,
+  acquired: 90210,
+  succeeded: 90180,
+  dropped: 3,
+  ignored: 10,
+  rejected: 0,
+  queueFull: 0,
+  timedOut: 41,
+  aborted: 1,
+}
+
 const SESSIONS = {
   queued: 12,
   nonEmpty: 3,
@@ -132,7 +146,45 @@ export const EXAMPLE = {
   ],
   pressure: { level: 0, score: 0.31, reasons: [], signals: { eventLoopDelayP99Ms: 14.2 }, shed: [] },
   rings: { sessions: { version: 3, nodes: 4, weight: 4 } },
-  undici: { bulkheads: [], throttles: [] },
+  undici: {
+    bulkheads: [
+      {
+        key: 'https://push.example',
+        active: 6,
+        queued: 0,
+        admitted: 52010,
+        queuedTotal: 0,
+        rejected: 311,
+        timedOut: 0,
+        aborted: 0,
+        limit: 9,
+      },
+    ],
+    throttles: [],
+  },
+  limits: [
+    {
+      name: 'http',
+      algorithm: 'gradient2',
+      limit: 24,
+      minLimit: 1,
+      maxLimit: 1000,
+      ...HTTP_LIMIT,
+      minRttMs: 4.1,
+      sampleRttMs: 5.3,
+      reclaimed: 0,
+      windows: 1190,
+      limitChanges: 412,
+      queueTime: {
+        boundsMs: [1, 5, 25, 100],
+        counts: [88000, 90100, 90200, 90210],
+        sumMs: 5120,
+        count: 90210,
+      },
+      // One partition: its counts are the limit's.
+      partitions: { default: { share: 1, guaranteed: 24, ...HTTP_LIMIT } },
+    },
+  ],
   runtime: {
     windowSeconds: 1.0,
     eventLoopDelay: {

@@ -73,7 +73,8 @@ it("the documented example and today's exporter's snapshots are valid, by the de
 
 it('accepts the fields a later minor version adds, at any depth', () => {
   const later = structuredClone(EXAMPLE) as Record<string, unknown> & typeof EXAMPLE
-  later['limits'] = [{ name: 'http', limit: 20, inFlight: 3 }]
+  later['queues'] = [{ name: 'jobs', depth: 20 }]
+  ;(later.limits[0] as Record<string, unknown>)['probes'] = 4
   ;(later.mailboxes.totals.dropped as Record<string, number>)['abandoned'] = 2
   ;(later.mailboxes.top[0]!.dropped as Record<string, number>)['abandoned'] = 0
   ;(later.semaphores[0] as Record<string, unknown>)['byPartition'] = { low: 1 }

@@ -116,6 +116,8 @@ interface Run {
   readonly rows: Row[]
   readonly latencies: number[][]
   totals?: PhaseTotals[]
+  /** The push providers' origins, the keys of the bulkhead's rows. */
+  providers?: { apns: string; fcm: string }
 }
 
 const runs: Run[] = []
@@ -182,6 +184,7 @@ async function runScenario(run: Run, index: number): Promise<void> {
   const socketPath = join(socketDir, `chat-service-${process.pid}-${index}.sock`)
   const provider = start('push provider', fork(here('./demo/push-provider.js'), { stdio: 'inherit' }))
   const { urls } = await ready<{ urls: { apns: string; fcm: string } }>(provider, 'push provider')
+  run.providers = urls
 
   const serviceArgs = [
     '--apns',
@@ -278,6 +281,8 @@ function toRow(s: SecondStats, run: Run, snap: Snapshot | undefined): Row {
   const lat = s.latencies.sort((a, b) => a - b)
   run.latencies[s.t] = lat
   const db = snap?.semaphores.find((x) => x.name === 'db')
+  const door = snap?.limits?.find((x) => x.name === 'http')
+  const apns = snap?.undici.bulkheads.find((b) => b.key === run.providers?.apns)
   const longest = snap?.mailboxes?.longest
   return {
     t: s.t,
@@ -297,6 +302,10 @@ function toRow(s: SecondStats, run: Run, snap: Snapshot | undefined): Row {
     dbInUse: db?.inUse ?? 0,
     dbWaiting: db?.waiting ?? 0,
     dbMax: db?.max ?? 0,
+    limit: door?.limit ?? 0,
+    limitInFlight: door?.inFlight ?? 0,
+    limitQueued: door?.queued ?? 0,
+    apnsLimit: apns?.limit ?? 0,
     rssMb: Math.round((snap?.runtime.rssBytes ?? 0) / 2 ** 20),
   }
 }

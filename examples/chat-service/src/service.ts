@@ -3,8 +3,9 @@
  *
  *   client ─HTTP─▶ main thread ─────────▶ room worker (×2, owns rooms by hash ring)
  *                  httpShedder(pressure)    room mailbox ─▶ db pool (shared semaphore)
+ *                  httpLimiter(adaptive)
  *                  ◀─────── stored ────────┘
- *                  push lanes (one per provider) ─▶ undici Agent + bulkhead + adaptiveThrottle ─▶ provider
+ *                  push lanes (one per provider) ─▶ undici Agent + adaptive bulkhead + adaptiveThrottle ─▶ provider
  *                  ◀── reply when the push is accepted
  *
  * The main thread owns the network (HTTP in, pushes out); workers own room state and the database.
@@ -15,6 +16,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import { startExporter } from '@beamline/exporter'
+import { AdaptiveLimit, httpLimiter } from '@beamline/limit'
 import { MAX_CAPACITY, MailboxRegistry } from '@beamline/mailbox'
 import { httpShedder, PressureMonitor } from '@beamline/pressure'
 import { HashRing } from '@beamline/ring'
@@ -82,8 +84,9 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
 
   // Outbound: one bulkhead per provider origin, so a slow APNs cannot take FCM's sockets or memory,
   // and client-side throttling when a provider keeps failing. Unprotected: a plain Agent.
-  // maxConcurrent matches what the provider serves per client: more would only queue over there.
-  const bulkheads = bulkhead({ maxConcurrent: 4, maxQueued: 16, queueTimeoutMs: 500, registry })
+  // maxConcurrent 'adaptive': each origin's own limit, learned from its latency and errors, finds
+  // what the provider serves at once (more would only queue over there) with nothing to tune.
+  const bulkheads = bulkhead({ maxConcurrent: 'adaptive', maxQueued: 16, queueTimeoutMs: 500, registry })
   const throttle = adaptiveThrottle({ k: 2, windowMs: 10_000 })
   const agent: Dispatcher = protect
     ? new Agent({ connections: 32 }).compose(bulkheads, throttle)
@@ -174,9 +177,15 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
     })
   }
 
-  const shed = httpShedder(pressure, { retryAfterSeconds: 1 }) // /healthz is exempt by default
+  // At the door: the shedder on process-wide signals first, then an adaptive concurrency limit (default
+  // gradient2, no tuning) that learns from each request's time to its response how many this service
+  // serves at once at its unloaded latency, and refuses or briefly queues the rest (CoDel). Its
+  // refusals are counted with the shedder's in pressure.shedStats(). /healthz is exempt from both.
+  const door = new AdaptiveLimit({ name: 'http' })
+  const shed = httpShedder(pressure, { retryAfterSeconds: 1 })
+  const limit = httpLimiter(door, { pressure, retryAfterSeconds: 1 })
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) =>
-    protect ? shed(req, res, () => app(req, res)) : app(req, res),
+    protect ? shed(req, res, () => limit(req, res, () => app(req, res))) : app(req, res),
   )
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
 
@@ -186,6 +195,7 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
     semaphores: [db],
     pressure,
     rings: { rooms: ring },
+    limits: protect ? [door] : [],
     undici: protect ? { bulkheads: [bulkheads], throttles: [throttle] } : {},
     listen: { path: options.exporterSocket },
   })

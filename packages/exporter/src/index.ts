@@ -23,6 +23,8 @@ export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
 // Types only: the schema module itself (TypeBox) is for the sidecar, `@beamline/exporter/schema`.
 export type {
   BulkheadRow,
+  LimitPartitionRow,
+  LimitRow,
   MailboxGroup,
   MailboxTopRow,
   PressureReasonRow,

@@ -1,4 +1,4 @@
-import type { Snapshot } from './snapshot-schema.js'
+import type { LimitRow, Snapshot } from './snapshot-schema.js'
 
 /**
  * One metric of the catalogue. `name` is the Prometheus name (base units, counters end in `_total`);
@@ -322,6 +322,86 @@ export const SNAPSHOT_METRICS = {
     ['beamline.undici.throttle.throttled', '{request}'],
     'Requests rejected locally by the throttle.',
   ),
+  undiciLimit: metric(
+    'beamline_undici_limit',
+    g,
+    ['origin'],
+    '',
+    ['beamline.undici.limit', '{request}'],
+    "The bulkhead's concurrency limit for the origin: maxConcurrent, or its adaptive limit now.",
+  ),
+  limitLimit: metric(
+    'beamline_limit_limit',
+    g,
+    ['limit'],
+    '',
+    ['beamline.limit.limit', '{request}'],
+    'The adaptive concurrency limit in force (@beamline/limit).',
+  ),
+  limitMinLimit: metric(
+    'beamline_limit_min_limit',
+    g,
+    ['limit'],
+    '',
+    ['beamline.limit.min_limit', '{request}'],
+    'The floor the adaptive limit never falls below (minLimit); a limit held there means the downstream is failing.',
+  ),
+  limitInFlight: metric(
+    'beamline_limit_in_flight',
+    g,
+    ['limit', 'partition'],
+    '',
+    ['beamline.limit.in_flight', '{request}'],
+    'Tokens of the limit held now, every thread, by partition (default without partitions).',
+  ),
+  limitQueued: metric(
+    'beamline_limit_queued',
+    g,
+    ['limit', 'partition'],
+    '',
+    ['beamline.limit.queued', '{request}'],
+    "Requests waiting in the limit's queue now, by partition.",
+  ),
+  limitMinRtt: metric(
+    'beamline_limit_min_rtt_seconds',
+    g,
+    ['limit'],
+    'seconds',
+    ['beamline.limit.min_rtt', 's'],
+    'The estimated round-trip time without queueing (absent before the first window with samples).',
+  ),
+  limitSampleRtt: metric(
+    'beamline_limit_sample_rtt_seconds',
+    g,
+    ['limit'],
+    'seconds',
+    ['beamline.limit.sample_rtt', 's'],
+    "The last update window's mean round-trip time of successful requests.",
+  ),
+  limitRequests: metric(
+    'beamline_limit_requests_total',
+    c,
+    ['limit', 'partition', 'outcome'],
+    '',
+    ['beamline.limit.requests', '{request}'],
+    'Requests asking the limit for a token, by partition and outcome (acquired, rejected: at the limit; queue_full; timed_out: waited in vain, CoDel or a deadline; aborted); the outcomes sum to the attempts.',
+  ),
+  limitCompleted: metric(
+    'beamline_limit_completed_total',
+    c,
+    ['limit', 'partition', 'outcome'],
+    '',
+    ['beamline.limit.completed', '{request}'],
+    'Admitted requests that ended, by partition and outcome (succeeded; dropped: failed from overload, the limit backs off; ignored).',
+  ),
+  limitQueueTime: metric(
+    'beamline_limit_queue_time_seconds_total',
+    c,
+    ['limit'],
+    'seconds',
+    ['beamline.limit.queue_time', 's'],
+    "Time admitted requests waited in the limit's queue; divided by the rate of acquired requests, the mean wait.",
+  ),
   eventLoopDelayMin: metric(
     'beamline_nodejs_eventloop_delay_min_seconds',
     g,
@@ -490,7 +570,7 @@ const PRESSURE_SIGNALS: ReadonlyMap<string, { readonly def: MetricDef; readonly 
  * collectors read straight from the sources, with the runtime only when they export it.
  */
 export type SampleSections = Pick<Snapshot, 'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici'> &
-  Partial<Pick<Snapshot, 'runtime' | 'startTime'>>
+  Partial<Pick<Snapshot, 'limits' | 'runtime' | 'startTime'>>
 
 /**
  * Passes every sample of `SNAPSHOT_METRICS` in `s` to `sink`, each series once (a repeated one goes
@@ -549,6 +629,7 @@ export function forEachSample(s: SampleSections, sink: SampleSink, onDuplicate?:
     emit(M.undiciQueuedTotal, [b.key], b.queuedTotal)
     emit(M.undiciActive, [b.key], b.active)
     emit(M.undiciQueued, [b.key], b.queued)
+    if (b.limit !== undefined) emit(M.undiciLimit, [b.key], b.limit)
   }
   for (const t of s.undici.throttles) {
     emit(M.undiciThrottleProbability, [t.key], t.probability)
@@ -559,6 +640,7 @@ export function forEachSample(s: SampleSections, sink: SampleSink, onDuplicate?:
     if (t.acceptsTotal !== undefined) emit(M.undiciThrottleAccepts, [t.key], t.acceptsTotal)
     emit(M.undiciThrottled, [t.key], t.throttled)
   }
+  for (const l of s.limits ?? []) emitLimit(emit, l)
   const rt = s.runtime
   if (rt === undefined || s.startTime === undefined) return
   const d = rt.eventLoopDelay
@@ -582,4 +664,36 @@ export function forEachSample(s: SampleSections, sink: SampleSink, onDuplicate?:
   }
   emit(M.rss, [], rt.rssBytes)
   emit(M.startTime, [], s.startTime / 1000)
+}
+
+/** Outcomes of an attempt (`beamline_limit_requests_total`) and of a token (`…_completed_total`). */
+const LIMIT_ATTEMPTS = [
+  ['acquired', 'acquired'],
+  ['rejected', 'rejected'],
+  ['queueFull', 'queue_full'],
+  ['timedOut', 'timed_out'],
+  ['aborted', 'aborted'],
+] as const
+const LIMIT_COMPLETIONS = [
+  ['succeeded', 'succeeded'],
+  ['dropped', 'dropped'],
+  ['ignored', 'ignored'],
+] as const
+
+function emitLimit(emit: SampleSink, l: LimitRow): void {
+  const name = [l.name]
+  emit(M.limitLimit, name, l.limit)
+  emit(M.limitMinLimit, name, l.minLimit)
+  // Null before the first window: no series rather than a made-up 0.
+  if (l.minRttMs !== null) emit(M.limitMinRtt, name, l.minRttMs / 1000)
+  if (l.sampleRttMs !== null) emit(M.limitSampleRtt, name, l.sampleRttMs / 1000)
+  emit(M.limitQueueTime, name, l.queueTime.sumMs / 1000)
+  for (const [partition, p] of Object.entries(l.partitions)) {
+    emit(M.limitInFlight, [l.name, partition], p.inFlight)
+    emit(M.limitQueued, [l.name, partition], p.queued)
+    for (const [field, outcome] of LIMIT_ATTEMPTS)
+      emit(M.limitRequests, [l.name, partition, outcome], p[field])
+    for (const [field, outcome] of LIMIT_COMPLETIONS)
+      emit(M.limitCompleted, [l.name, partition, outcome], p[field])
+  }
 }

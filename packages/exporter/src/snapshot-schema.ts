@@ -213,6 +213,11 @@ export const BulkheadRowSchema = Type.Object(
     rejected: Count('Requests refused (no slot and the queue full): cumulative.'),
     timedOut: Count('Requests that waited longer than the queue timeout: cumulative.'),
     aborted: Count('Requests aborted while waiting: cumulative.'),
+    limit: Type.Optional(
+      Count(
+        'The concurrency limit in force: `maxConcurrent`, or the origin’s adaptive limit now (summed over the bulkheads of one origin). Exporters older than it leave it out.',
+      ),
+    ),
   },
   { title: 'BulkheadRow' },
 )
@@ -251,6 +256,88 @@ export const UndiciSchema = Type.Object(
     }),
   },
   { description: '@beamline/undici.' },
+)
+
+/** The counters of every outcome, shared by a limit's row and its partitions' rows. */
+const LimitCounters = {
+  acquired: Count('Tokens granted, at once or after waiting: cumulative.'),
+  succeeded: Count('Tokens ended with `success()` (an RTT sample): cumulative.'),
+  dropped: Count(
+    'Tokens ended with `dropped()`: the work failed from overload and the limit backed off: cumulative.',
+  ),
+  ignored: Count('Tokens ended with `ignore()` (nothing learned, e.g. a client went away): cumulative.'),
+  rejected: Count(
+    'Refused at once at the limit (`ERR_BEAMLINE_LIMIT_EXCEEDED`, or `tryAcquire` gave none): cumulative.',
+  ),
+  queueFull: Count(
+    'Refused at once because `queue.maxWaiters` were waiting (`ERR_BEAMLINE_LIMIT_QUEUE_FULL`): cumulative.',
+  ),
+  timedOut: Count(
+    'Waited in the queue and were refused (`ERR_BEAMLINE_LIMIT_TIMEOUT`: CoDel, maxWaitMs or the caller’s timeoutMs): cumulative.',
+  ),
+  aborted: Count('Waited in the queue until the caller’s signal aborted: cumulative.'),
+}
+
+export const LimitPartitionRowSchema = Type.Object(
+  {
+    share: Type.Number({ minimum: 0, maximum: 1, description: 'The configured share of the limit.' }),
+    guaranteed: Count('Tokens guaranteed to the partition at the current limit.'),
+    inFlight: Count('Tokens of the partition held now.'),
+    queued: Count('Requests of the partition waiting now.'),
+    ...LimitCounters,
+  },
+  { title: 'LimitPartitionRow', description: 'One partition of an adaptive limit.' },
+)
+
+export const LimitRowSchema = Type.Object(
+  {
+    name: Name('The limit’s `name`; one row per name.'),
+    algorithm: Name('How the limit moves: `gradient2`, `vegas`, `aimd` or `fixed`.'),
+    limit: Count('The concurrency limit in force now.'),
+    minLimit: Count('The configured floor of the limit.'),
+    maxLimit: Count('The configured ceiling of the limit.'),
+    inFlight: Count('Tokens held now, every thread.'),
+    queued: Count('Requests waiting for a token now, every thread.'),
+    minRttMs: Nullable(
+      Count('The estimated round-trip time without queueing, ms.'),
+      'The estimated round-trip time without queueing, milliseconds; null before the first window with samples.',
+    ),
+    sampleRttMs: Nullable(
+      Count('The last window’s mean RTT, ms.'),
+      'The last window’s mean RTT of successful tokens, milliseconds; null before the first.',
+    ),
+    ...LimitCounters,
+    reclaimed: Count('Tokens returned on behalf of threads that died holding them: cumulative.'),
+    windows: Count('Limit updates run: cumulative.'),
+    limitChanges: Count('Limit updates that changed the limit: cumulative.'),
+    queueTime: Type.Object(
+      {
+        boundsMs: Type.Array(Type.Number({ minimum: 0 }), {
+          maxItems: MAX_SIGNALS,
+          description: 'Upper bounds of the finite buckets, milliseconds, ascending.',
+        }),
+        counts: Type.Array(Count('Admitted requests that waited at most the bound.'), {
+          maxItems: MAX_SIGNALS,
+          description:
+            'Cumulative: `counts[i]` admitted requests waited ≤ `boundsMs[i]` (the +Inf bucket is `count`).',
+        }),
+        sumMs: Count('Milliseconds waited by admitted requests: cumulative.'),
+        count: Count(
+          'Admitted requests, those admitted at once with a wait of 0: cumulative (equals `acquired`).',
+        ),
+      },
+      { description: 'How long admitted requests waited in the queue: a histogram, Prometheus-style.' },
+    ),
+    partitions: NameMap(LimitPartitionRowSchema, {
+      maxProperties: MAX_SIGNALS,
+      maxKey: MAX_KEY,
+      description: 'Per partition, by name (`default` for a limit without partitions).',
+    }),
+  },
+  {
+    title: 'LimitRow',
+    description: 'One @beamline/limit adaptive concurrency limit, summed over its threads.',
+  },
 )
 
 const DelaySeconds = (stat: string) => Seconds(`\`nodejs.eventloop.delay.${stat}\`, seconds.`)
@@ -329,6 +416,13 @@ export const SnapshotSchema = Type.Object(
       description: 'Hash rings by the name they are exported under.',
     }),
     undici: UndiciSchema,
+    limits: Type.Optional(
+      Type.Array(LimitRowSchema, {
+        maxItems: MAX_LIST,
+        description:
+          'Adaptive concurrency limits (@beamline/limit), one row per name. Exporters older than it leave it out.',
+      }),
+    ),
     runtime: RuntimeSchema,
   },
   {
@@ -358,6 +452,8 @@ export type SnapshotRing = Immutable<Static<typeof RingSchema>>
 export type BulkheadRow = Immutable<Static<typeof BulkheadRowSchema>>
 export type ThrottleRow = Immutable<Static<typeof ThrottleRowSchema>>
 export type SnapshotUndici = Immutable<Static<typeof UndiciSchema>>
+export type LimitPartitionRow = Immutable<Static<typeof LimitPartitionRowSchema>>
+export type LimitRow = Immutable<Static<typeof LimitRowSchema>>
 export type RuntimeSnapshot = Immutable<Static<typeof RuntimeSchema>>
 /** The document `GET /beamline/v1/snapshot` returns (docs/snapshot-schema.md). */
 export type Snapshot = Immutable<Static<typeof SnapshotSchema>>

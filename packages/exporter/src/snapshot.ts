@@ -3,8 +3,15 @@ import { performance } from 'node:perf_hooks'
 import { warnOnce } from '@beamline/core'
 import type { RuntimeSampler } from './runtime.js'
 import { MAX_LIST, MAX_NAME, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
-import type { DropCounts, MailboxGroup, MailboxTopRow, SemaphoreRow, Snapshot } from './snapshot-schema.js'
-import type { MailboxRegistryLike, MailboxTopEntry, SemaphoreLike, Sources } from './sources.js'
+import type {
+  DropCounts,
+  LimitRow,
+  MailboxGroup,
+  MailboxTopRow,
+  SemaphoreRow,
+  Snapshot,
+} from './snapshot-schema.js'
+import type { LimitLike, MailboxRegistryLike, MailboxTopEntry, SemaphoreLike, Sources } from './sources.js'
 
 export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
 export type { Snapshot } from './snapshot-schema.js'
@@ -195,8 +202,31 @@ function readRings(sources: Sources): Snapshot['rings'] {
   return rings
 }
 
+/** An RTT of the limit's stats, NaN before its first window: null in the snapshot, not a made-up 0. */
+const rtt = (ms: number) => (Number.isFinite(ms) ? ms : null)
+
+function readLimit(source: LimitLike): LimitRow {
+  const { byPartition, queueTime: q, minRttMs, sampleRttMs, ...s } = source.stats()
+  const finite = q.boundsMs.findIndex((b) => !Number.isFinite(b))
+  const buckets = finite === -1 ? q.boundsMs.length : finite
+  return {
+    ...s,
+    name: s.name.slice(0, MAX_NAME),
+    minRttMs: rtt(minRttMs),
+    sampleRttMs: rtt(sampleRttMs),
+    queueTime: {
+      boundsMs: q.boundsMs.slice(0, buckets),
+      counts: q.counts.slice(0, buckets),
+      sumMs: q.sumMs,
+      count: q.count,
+    },
+    partitions: { ...byPartition },
+  }
+}
+
 /** The parts of a snapshot read from the sources: everything but identity, time and runtime. */
-export type SourceSections = Pick<Snapshot, 'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici'>
+export type SourceSections = Pick<Snapshot, 'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici'> &
+  Required<Pick<Snapshot, 'limits'>>
 
 /**
  * Reads every source once, within the schema's bounds: the snapshot's sections, and what the
@@ -227,6 +257,9 @@ export function readSources(sources: Sources, topN: number): SourceSections {
         'probability',
       ),
     },
+    limits: (sources.limits ?? [])
+      .slice(0, MAX_LIST)
+      .flatMap((l, i) => guarded(`limit ${i}`, () => [readLimit(l)], [])),
   }
 }
 

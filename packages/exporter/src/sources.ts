@@ -98,6 +98,52 @@ export interface UndiciSources {
   readonly throttles?: ReadonlyArray<{ stats(): readonly ThrottleStats[] }>
 }
 
+/** One partition of `AdaptiveLimit#stats()` (@beamline/limit). */
+export interface LimitPartitionStats {
+  readonly share: number
+  readonly guaranteed: number
+  readonly inFlight: number
+  readonly queued: number
+  readonly acquired: number
+  readonly succeeded: number
+  readonly dropped: number
+  readonly ignored: number
+  readonly rejected: number
+  readonly queueFull: number
+  readonly timedOut: number
+  readonly aborted: number
+}
+
+/**
+ * `AdaptiveLimit#stats()` of @beamline/limit. `minRttMs` and `sampleRttMs` are NaN before the first
+ * window (served as null); `queueTime.boundsMs` ends with Infinity (served without it: its count is
+ * `count`).
+ */
+export interface LimitStats extends Omit<LimitPartitionStats, 'share' | 'guaranteed'> {
+  readonly name: string
+  readonly algorithm: string
+  readonly limit: number
+  readonly minLimit: number
+  readonly maxLimit: number
+  readonly minRttMs: number
+  readonly sampleRttMs: number
+  readonly reclaimed: number
+  readonly windows: number
+  readonly limitChanges: number
+  readonly queueTime: {
+    readonly boundsMs: readonly number[]
+    readonly counts: readonly number[]
+    readonly sumMs: number
+    readonly count: number
+  }
+  readonly byPartition: Readonly<Record<string, LimitPartitionStats>>
+}
+
+/** An adaptive concurrency limit (@beamline/limit's `AdaptiveLimit`). */
+export interface LimitLike {
+  stats(): LimitStats
+}
+
 /** Everything one service exports. Every field is optional. */
 export interface Sources {
   /** The mailbox registry whose groups, totals and top-N mailboxes are exported. */
@@ -109,4 +155,6 @@ export interface Sources {
   readonly rings?: Readonly<Record<string, RingLike>>
   /** Outbound bulkheads and throttles of @beamline/undici. */
   readonly undici?: UndiciSources
+  /** Adaptive concurrency limits of @beamline/limit, each exported under its own `stats().name` (`limit` label). */
+  readonly limits?: readonly LimitLike[]
 }

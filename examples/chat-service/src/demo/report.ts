@@ -36,6 +36,7 @@ const CHARTS = [
   { id: 'queue', title: 'Messages queued (all mailboxes, lanes, outbound queues)', wide: false },
   { id: 'pressure', title: 'Pressure level (0 ok · 1 throttle · 2 shed) and score', wide: false },
   { id: 'db', title: 'Database pool semaphore', wide: false },
+  { id: 'limit', title: 'Adaptive concurrency limit at the door, and towards APNs', wide: false },
 ] as const
 
 const require = createRequire(import.meta.url)
@@ -167,6 +168,7 @@ ${charts}
     queue: [0, top(['queued', 'longest']) * 1.05],
     pressure: [0, 2.2],
     db: [0, top(['dbInUse', 'dbWaiting', 'dbMax']) * 1.05],
+    limit: [0, top(['limit', 'limitInFlight', 'limitQueued', 'apnsLimit']) * 1.05],
   }
   const stepped = uPlot.paths.stepped({ align: 1 })
   data.runs.forEach((run, i) => {
@@ -212,6 +214,12 @@ ${charts}
       { label: 'connections in use', stroke: '#2e90fa', fill: '#2e90fa22', paths: stepped, data: col('dbInUse') },
       { label: 'waiting', stroke: '#f04438', data: col('dbWaiting') },
       { label: 'pool size', stroke: '#98a2b3', dash: [4, 4], width: 1, data: col('dbMax') },
+    ])
+    make('limit', [
+      { label: 'in flight', stroke: '#2e90fa', fill: '#2e90fa22', paths: stepped, data: col('limitInFlight') },
+      { label: 'limit', stroke: '#7a5af8', data: col('limit') },
+      { label: 'waiting', stroke: '#f04438', data: col('limitQueued') },
+      { label: 'APNs limit', stroke: '#0e9384', dash: [4, 4], data: col('apnsLimit') },
     ])
   })
   addEventListener('resize', () => { for (const [u, size] of charts) u.setSize(size()) })

@@ -24,6 +24,12 @@ export interface Row {
   dbInUse: number
   dbWaiting: number
   dbMax: number
+  /** The door's adaptive limit, its tokens held and its waiters (0 without protection) */
+  limit: number
+  limitInFlight: number
+  limitQueued: number
+  /** The adaptive bulkhead's limit towards APNs (0 without protection or before the first push) */
+  apnsLimit: number
   rssMb: number
 }
 
