@@ -197,7 +197,9 @@ test('dashboards and alert rules against a real Prometheus scraping the sidecar'
     for (let tick = 0; tick < seconds * 10; tick++) {
       // GET /work behind the adaptive limit: a quarter low priority, one in ten failing (dropped).
       for (let i = 0; i < works; i++) {
-        inflight.push(hit(`/work?${i % 4 === 0 ? 'low' : 'normal'}${i % 10 === 9 ? '&fail' : ''}`))
+        // Counted over the whole run, so that the quiet phases, which nothing sheds, fail some too.
+        const n = tick * works + i
+        inflight.push(hit(`/work?${n % 4 === 0 ? 'low' : 'normal'}${n % 10 === 9 ? '&fail' : ''}`))
       }
       for (let i = 0; i < sends; i++) {
         const priority = critical && i % 2 === 0 ? '&priority=2' : ''
