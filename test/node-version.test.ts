@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { unsupportedNode } from '@beamline/core'
@@ -31,13 +31,16 @@ const skip = old
   ? false
   : 'no Node older than 22.12 on this machine (looked at /usr/local/bin, /usr/bin, PATH)'
 
+/** Every published package, so that a new one cannot be left out of the check. */
+const PACKAGES = readdirSync(`${root}packages`).filter((p) => existsSync(`${root}packages/${p}/package.json`))
+
 const ENTRY_POINTS: ReadonlyArray<readonly [what: string, args: readonly string[]]> = [
   ['the sidecar bin', ['sidecar/bin/beamline-sidecar.js', '--target', 'http://127.0.0.1:9']],
   ['the sidecar CLI', ['sidecar/dist/src/cli.js', '--target', 'http://127.0.0.1:9']],
   ['beamline-sidecar top', ['sidecar/dist/src/cli.js', 'top', '--url', 'http://127.0.0.1:9']],
   ['the demo', ['examples/chat-service/dist/src/demo.js', '--duration', '10']],
   ['the chat service', ['examples/chat-service/dist/src/main.js']],
-  ...['core', 'mailbox', 'semaphore', 'pressure', 'ring', 'undici', 'exporter', 'sidecar'].map(
+  ...[...PACKAGES, 'sidecar'].map(
     (p) =>
       [`import '@beamline/${p}'`, ['--input-type=module', '-e', `await import('@beamline/${p}')`]] as const,
   ),

@@ -19,9 +19,6 @@ export const INSTANCE_DRILL_DOWN =
   '/d/beamline-overview/beamline-overview?${__url_time_range}&${datasource:queryparam}&${job:queryparam}&var-service=${__data.fields.service}&var-instance=${__data.fields.instance}'
 const INSTANCE_LEGEND = '{{service}} {{instance}}'
 
-/** Pressure signals that are fractions, shown as percentages; the rest are counts or milliseconds. */
-const FRACTION_SIGNALS = ['gcFraction', 'eventLoopUtilization', 'heapUsedRatio']
-
 export function overview() {
   return beamlineDashboard({
     uid: 'beamline-overview',
@@ -72,22 +69,51 @@ export function overview() {
             ],
           }),
           timeseriesPanel({
-            title: 'Pressure signals (reasons)',
+            title: 'Pressure signals: GC, event loop, heap',
             description:
-              'Every signal the PressureMonitor samples, in its own unit: queuedMessages and longestQueue (messages), eventLoopDelayP99Ms (ms), gcFraction, eventLoopUtilization and heapUsedRatio (fractions). The level is held by the signals over their throttle threshold (defaults: queuedMessages 5000/20000, longestQueue 1000/10000, eventLoopDelayP99Ms 50/200, gcFraction 0.1/0.25, eventLoopUtilization 0.9/0.98, heapUsedRatio 0.8/0.92). Bad: a signal at or above its threshold. Do: the runbook of that signal in docs/operations.md.',
-            unit: 'short',
-            width: 24,
+              'The fraction signals the PressureMonitor samples: gcFraction (share of wall time in GC), eventLoopUtilization (share of time the loop was busy), heapUsedRatio (used heap over the heap limit). The level is held by the signals over their throttle threshold (defaults: gcFraction 0.1/0.25, eventLoopUtilization 0.9/0.98, heapUsedRatio 0.8/0.92). Bad: a signal at or above its threshold. Do: the runbook of that signal in docs/operations.md.',
+            unit: 'percentunit',
+            min: 0,
+            max: 1,
             queries: [
+              { expr: `max ${BY_INSTANCE} (${sel(S.pressureGc)})`, legend: '{{instance}} gcFraction' },
               {
-                expr: `max by (service, instance, signal) (${sel(S.pressureSignal)})`,
-                legend: '{{instance}} {{signal}}',
+                expr: `max ${BY_INSTANCE} (${sel(S.pressureEventLoopUtilization)})`,
+                legend: '{{instance}} eventLoopUtilization',
+              },
+              {
+                expr: `max ${BY_INSTANCE} (${sel(S.pressureHeapUsed)})`,
+                legend: '{{instance}} heapUsedRatio',
               },
             ],
-            overrides: [
-              { matcher: '.*eventLoopDelayP99Ms$', properties: [{ id: 'unit', value: 'ms' }] },
+          }),
+          timeseriesPanel({
+            title: 'Pressure signal: event-loop delay',
+            description:
+              'The eventLoopDelayP99Ms signal the PressureMonitor acts on (shown in seconds): the largest event-loop delay p99 over its windowMs. Default thresholds 50 ms / 200 ms. Bad: at or above the throttle threshold — synchronous work blocks the loop. Do: the eventLoopDelayP99Ms runbook in docs/operations.md.',
+            unit: 's',
+            min: 0,
+            queries: [
               {
-                matcher: `.*(${FRACTION_SIGNALS.join('|')})$`,
-                properties: [{ id: 'unit', value: 'percentunit' }],
+                expr: `max ${BY_INSTANCE} (${sel(S.pressureEventLoopDelayP99)})`,
+                legend: INSTANCE_LEGEND,
+              },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Pressure signals: queues',
+            description:
+              'The queue signals the PressureMonitor samples from the mailbox registry, in messages: queuedMessages (all mailboxes) and longestQueue (the longest one). Defaults: queuedMessages 5000/20000, longestQueue 1000/10000. Bad: a signal at or above its threshold. Do: the runbook of that signal in docs/operations.md.',
+            unit: 'short',
+            min: 0,
+            queries: [
+              {
+                expr: `max ${BY_INSTANCE} (${sel(S.pressureQueuedMessages)})`,
+                legend: '{{instance}} queuedMessages',
+              },
+              {
+                expr: `max ${BY_INSTANCE} (${sel(S.pressureLongestQueue)})`,
+                legend: '{{instance}} longestQueue',
               },
             ],
           }),

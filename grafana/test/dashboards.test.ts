@@ -182,7 +182,9 @@ test('the three dashboards show what the issue lists', () => {
   assertShows(overview, 'overview', [
     'beamline_pressure_level_peak',
     'beamline_pressure_score_peak',
-    'beamline_pressure_signal',
+    'beamline_pressure_gc_ratio',
+    'beamline_pressure_event_loop_delay_p99_seconds',
+    'beamline_pressure_queued_messages',
     'beamline_shed_total',
     'beamline_mailbox_queued_messages_peak',
     'beamline_mailbox_longest_peak',

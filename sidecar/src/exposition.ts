@@ -1,5 +1,6 @@
-import { createPromMetric } from '@beamline/exporter'
-import { Registry } from 'prom-client'
+import { warnOnce } from '@beamline/core'
+import type { MetricDef } from '@beamline/exporter'
+import { type Metric, Registry } from 'prom-client'
 import { METRICS, servedLabels } from './metric-names.js'
 import { servedSamples } from './samples.js'
 import type { Store } from './store.js'
@@ -9,21 +10,47 @@ export interface Exposition {
   render(openMetrics: boolean): Promise<{ contentType: string; body: string }>
 }
 
-function registryFor(store: Store, contentType: string): Registry {
-  const registry = new Registry()
-  registry.setContentType(contentType as typeof Registry.PROMETHEUS_CONTENT_TYPE)
-  for (const def of METRICS) {
-    const names = servedLabels(def)
-    registry.registerMetric(
-      createPromMetric(def, function* () {
+/**
+ * One served metric as prom-client's registry reads it (`get()` with its values), without a prom-client
+ * Gauge or Counter between the store and the format, unlike the exporter's in-process `promCollector`
+ * (`createPromMetric`), for two measured reasons: (1) a Gauge's `set()` per series (label validation,
+ * sorting the label names, hashing) made a scrape of 25 800 series 1.4× slower (cpu.bench: 182 →
+ * 251 ms, medians of 3); (2) that hash joins `name:value,` pairs, so two series whose label values
+ * contain `,name:` collide and one silently replaces the other (`{group="a,reason:x",reason="y"}` and
+ * `{group="a",reason="x,reason:y"}`), and here label values come from the targets. prom-client still
+ * does the format and the escaping. The store holds each series once, so no hashing is needed.
+ */
+function servedMetric(store: Store, def: MetricDef): Metric {
+  const names = servedLabels(def)
+  const metric = {
+    name: def.name,
+    help: def.help,
+    type: def.type,
+    aggregator: 'sum',
+    labelNames: names,
+    async get() {
+      const values: { labels: Record<string, string>; value: number }[] = []
+      try {
         for (const s of servedSamples(store, def)) {
           const labels: Record<string, string> = {}
           for (let i = 0; i < names.length; i++) labels[names[i]!] = s.labels[i]!
-          yield { labels, value: s.value }
+          values.push({ labels, value: s.value })
         }
-      }),
-    )
+      } catch (err) {
+        warnOnce(`exposition:${def.name}`, `beamline sidecar: collecting ${def.name} failed`, err)
+      }
+      // `name` as the registry left it: it renames counters in place for OpenMetrics.
+      return { name: metric.name, help: def.help, type: def.type, aggregator: 'sum', values }
+    },
+    reset() {},
   }
+  return metric as unknown as Metric
+}
+
+function registryFor(store: Store, contentType: string): Registry {
+  const registry = new Registry()
+  registry.setContentType(contentType as typeof Registry.PROMETHEUS_CONTENT_TYPE)
+  for (const def of METRICS) registry.registerMetric(servedMetric(store, def))
   return registry
 }
 

@@ -29,4 +29,4 @@ export {
 } from './store.js'
 export { parseTarget, type Target } from './target.js'
 export { Track } from './track.js'
-export { SNAPSHOT_SCHEMA_URL, snapshotError } from './validate.js'
+export { SNAPSHOT_SCHEMA_URL, type SnapshotProblem, snapshotError, snapshotProblem } from './validate.js'

@@ -142,7 +142,7 @@ export const SIDECAR_METRICS = {
     ['reason'],
     '',
     ['beamline.sidecar.poll.errors', '{poll}'],
-    'Failed polls by reason: timeout, network, http_status, too_large, invalid_json, invalid_snapshot (the snapshot refused).',
+    'Failed polls by reason: timeout, network, http_status, too_large, invalid_json, invalid_snapshot (the snapshot refused), unsupported_version (a snapshot schema major version this sidecar does not read).',
   ),
   pollCycleDuration: def(
     'beamline_sidecar_poll_cycle_duration_seconds',

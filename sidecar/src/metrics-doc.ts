@@ -30,6 +30,29 @@ ${METRICS.filter((d) => !DERIVED.has(d))
   .map(row)
   .join('\n')}
 
+## Runtime metrics and the peers that report them
+
+The runtime metrics (\`beamline_nodejs_eventloop_*\`, \`beamline_v8js_*\`, \`beamline_process_memory_usage_bytes\`)
+come from one sampler per thread in \`@beamline/core\`, which the pressure monitor reads too: one
+event-loop-delay histogram (10 ms resolution, one-second windows rotated on a timer, never on a read,
+so any number of scrapers see the same value) and one GC observer. A service needs nothing else for
+them. Where a peer already reports the same meaning, \`promCollector(registry, sources, { runtime: false })\`
+or \`otelInstruments(meter, sources, { runtime: false })\` leaves them out:
+
+| beamline | prom-client \`collectDefaultMetrics\` | \`@opentelemetry/instrumentation-runtime-node\` |
+| --- | --- | --- |
+| \`beamline_nodejs_eventloop_delay_{min,max,mean,stddev,p50,p90,p99}_seconds\`, last complete 1 s window | \`nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds\`: same histogram, but reset at every collection, so it covers the time since the previous scrape and two scrapers (an HA pair) each see half | \`nodejs.eventloop.delay.*\` (s), over its own collection interval |
+| \`beamline_nodejs_eventloop_utilization\` | — | \`nodejs.eventloop.utilization\` |
+| \`beamline_v8js_gc_duration_seconds_total{gc_type}\`, \`beamline_v8js_gc_collections_total{gc_type}\` | \`nodejs_gc_duration_seconds{kind}\` histogram (its \`_sum\` and \`_count\`) | \`v8js.gc.duration\` histogram by \`v8js.gc.type\` |
+| \`beamline_v8js_memory_heap_{used,limit}_bytes{heap_space}\`, \`beamline_v8js_heap_space_{available,physical}_size_bytes\` | \`nodejs_heap_space_size_{used,total,available}_bytes{space}\` | \`v8js.memory.heap.*\` by \`v8js.heap.space.name\` |
+| \`beamline_process_memory_usage_bytes\` | \`process_resident_memory_bytes\` | — (host metrics) |
+
+The pressure monitor's signals are exported one metric per signal, each in one unit
+(\`beamline_pressure_*\`). \`beamline_pressure_event_loop_delay_p99_seconds\` is the value the monitor
+decides on — the largest p99 of the histogram's window in progress over its \`windowMs\` — so it
+reacts within a sample where \`beamline_nodejs_eventloop_delay_p99_seconds\` describes the last
+complete second.
+
 ## Computed by the sidecar
 
 Rates use the services' own clocks (the snapshot's \`time\`) and survive counter resets. A \`_peak\`

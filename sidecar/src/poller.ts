@@ -1,7 +1,7 @@
 import { SNAPSHOT_PATH, type Snapshot } from '@beamline/exporter'
 import { Client, type Dispatcher, errors } from 'undici'
 import type { Target } from './target.js'
-import { snapshotError } from './validate.js'
+import { snapshotProblem } from './validate.js'
 
 /** Why a poll failed, as the `reason` label of `beamline_sidecar_poll_errors_total`: a bounded set. */
 export const POLL_ERRORS = [
@@ -11,6 +11,7 @@ export const POLL_ERRORS = [
   'too_large',
   'invalid_json',
   'invalid_snapshot',
+  'unsupported_version',
 ] as const
 export type PollError = (typeof POLL_ERRORS)[number]
 
@@ -91,8 +92,8 @@ export class TargetClient {
       } catch (err) {
         return failed('invalid_json', `invalid JSON: ${(err as Error).message}`)
       }
-      const invalid = snapshotError(doc)
-      if (invalid) return failed('invalid_snapshot', `invalid snapshot: ${invalid}`)
+      const problem = snapshotProblem(doc)
+      if (problem) return failed(problem.error, problem.reason)
       return { ok: true, snapshot: doc as Snapshot, bytes }
     } catch (err) {
       if (

@@ -41,7 +41,12 @@ it('names every metric by the Prometheus conventions', () => {
     'beamline_semaphore_rejected_total',
     'beamline_pressure_level',
     'beamline_pressure_score',
-    'beamline_pressure_signal',
+    'beamline_pressure_queued_messages',
+    'beamline_pressure_longest_queue_messages',
+    'beamline_pressure_gc_ratio',
+    'beamline_pressure_event_loop_delay_p99_seconds',
+    'beamline_pressure_event_loop_utilization_ratio',
+    'beamline_pressure_heap_used_ratio',
     'beamline_shed_total',
     'beamline_ring_nodes',
     'beamline_target_up',
@@ -50,6 +55,8 @@ it('names every metric by the Prometheus conventions', () => {
   ]) {
     assert.ok(names.has(core), `${core} is in the catalogue`)
   }
+  // Renamed (issue 16): one metric per pressure signal, each in one unit, instead of a `signal` label.
+  assert.ok(!names.has('beamline_pressure_signal'), 'beamline_pressure_signal is gone')
 })
 
 it('gives every metric its own OpenMetrics family', () => {

@@ -5,6 +5,8 @@
  * bare Atomics pair). Nanosecond cases go through mitata, which batches calls so that timer overhead
  * does not swamp a 20 ns operation.
  */
+import { once } from 'node:events'
+import { Worker } from 'node:worker_threads'
 import { do_not_optimize, measure } from 'mitata'
 
 export { do_not_optimize }
@@ -79,6 +81,26 @@ export function printTable(title: string, rows: readonly Row[], baseline: string
     )
   }
   return ratios
+}
+
+/**
+ * Contention across real threads: starts `threads` workers from `source` (CommonJS, `eval`), each
+ * given `workerData`; once all are up, posts 'go' to each, and each must post back the milliseconds
+ * its `ops` operations took. Returns nanoseconds per operation over all threads (the slowest
+ * thread's time / all operations), so that a counter the threads fight over shows its cost.
+ */
+export async function inThreads(
+  source: string,
+  workerData: object,
+  ops: number,
+  threads = 2,
+): Promise<number> {
+  const workers = Array.from({ length: threads }, () => new Worker(source, { eval: true, workerData }))
+  await new Promise((r) => setTimeout(r, 200))
+  for (const w of workers) w.postMessage('go')
+  const elapsed = await Promise.all(workers.map(async (w) => (await once(w, 'message'))[0] as number))
+  await Promise.all(workers.map((w) => w.terminate()))
+  return (Math.max(...elapsed) * 1e6) / (threads * ops)
 }
 
 /** Prints whether a measured value meets a target, without failing: benchmarks are not tests. */

@@ -1,7 +1,7 @@
 import { warnOnce } from '@beamline/core'
-import { forEachSample, type MetricDef, SNAPSHOT_METRICS } from './metrics.js'
-import { acquireRuntimeSampler, type RuntimeSampler, releaseRuntimeSampler } from './runtime.js'
-import { buildSnapshot } from './snapshot.js'
+import { forEachSample, type MetricDef, type SampleSections, SNAPSHOT_METRICS } from './metrics.js'
+import { acquireRuntimeSampler, type RuntimeSampler } from './runtime.js'
+import { readSources, START_TIME } from './snapshot.js'
 import type { Sources } from './sources.js'
 
 export interface Sample {
@@ -10,22 +10,24 @@ export interface Sample {
 }
 
 /**
- * Reads the sources for in-process collectors. One scrape asks every metric in turn; they all share one
- * snapshot, dropped at the next turn of the event loop (a scrape formats without I/O, so it finishes
- * before that), so each scrape sees one consistent moment and the next scrape a fresh one.
+ * Reads the sources for in-process collectors, straight into samples: the snapshot builder's source
+ * readers and the sidecar's translation to metrics, without a snapshot document between them (no
+ * identity, no top-N list, no runtime unless exported). One scrape asks every metric in turn; they all
+ * share one reading, dropped at the next turn of the event loop (a scrape formats without I/O, so it
+ * finishes before that), so each scrape sees one consistent moment and the next scrape a fresh one.
  */
 export class SampleReader {
-  private readonly runtime: RuntimeSampler
+  /** Held only when the runtime metrics are exported. */
+  private readonly runtime: RuntimeSampler | undefined
   private cached: Map<string, Sample[]> | undefined
   private closed = false
   readonly defs: readonly MetricDef[]
 
   constructor(
     private readonly sources: Sources,
-    private readonly topN: number,
     runtime: boolean,
   ) {
-    this.runtime = acquireRuntimeSampler()
+    this.runtime = runtime ? acquireRuntimeSampler() : undefined
     const all = Object.values(SNAPSHOT_METRICS) as MetricDef[]
     this.defs = runtime ? all : all.filter((d) => !RUNTIME_DEFS.has(d))
   }
@@ -34,9 +36,12 @@ export class SampleReader {
     if (this.closed) return []
     if (!this.cached) {
       const grouped = new Map<string, Sample[]>()
-      const snapshot = buildSnapshot({ service: '' }, this.sources, this.runtime, this.topN)
+      const sections: SampleSections = readSources(this.sources, 0)
+      const all = this.runtime
+        ? { ...sections, runtime: this.runtime.read(), startTime: START_TIME }
+        : sections
       forEachSample(
-        snapshot,
+        all,
         (d, labels, value) => {
           let list = grouped.get(d.name)
           if (!list) grouped.set(d.name, (list = []))
@@ -57,7 +62,7 @@ export class SampleReader {
   close(): void {
     if (this.closed) return
     this.closed = true
-    releaseRuntimeSampler(this.runtime)
+    this.runtime?.release()
   }
 }
 

@@ -11,7 +11,6 @@ export {
   type PromValue,
   promCollector,
 } from './prom-collector.js'
-export type { RuntimeSnapshot } from './runtime.js'
 export {
   developmentSocketDir,
   type Exporter,
@@ -20,5 +19,21 @@ export {
   SOCKET_DIR,
   startExporter,
 } from './server.js'
-export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA, type Snapshot } from './snapshot.js'
+export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
+// Types only: the schema module itself (TypeBox) is for the sidecar, `@beamline/exporter/schema`.
+export type {
+  BulkheadRow,
+  MailboxGroup,
+  MailboxTopRow,
+  PressureReasonRow,
+  RuntimeSnapshot,
+  SemaphoreRow,
+  ShedCountRow,
+  Snapshot,
+  SnapshotMailboxes,
+  SnapshotPressure,
+  SnapshotRing,
+  SnapshotUndici,
+  ThrottleRow,
+} from './snapshot-schema.js'
 export type * from './sources.js'

@@ -1,4 +1,4 @@
-import type { Snapshot } from './snapshot.js'
+import type { Snapshot } from './snapshot-schema.js'
 
 /**
  * One metric of the catalogue. `name` is the Prometheus name (base units, counters end in `_total`);
@@ -169,13 +169,53 @@ export const SNAPSHOT_METRICS = {
     ['beamline.pressure.score', '1'],
     'Pressure score: the highest signal value relative to its thresholds.',
   ),
-  pressureSignal: metric(
-    'beamline_pressure_signal',
+  pressureQueuedMessages: metric(
+    'beamline_pressure_queued_messages',
     g,
-    ['signal'],
-    '',
-    ['beamline.pressure.signal', '1'],
-    'Current value of each pressure signal, in the unit of that signal.',
+    [],
+    'messages',
+    ['beamline.pressure.queued_messages', '{message}'],
+    'Pressure signal queuedMessages: messages waiting in every mailbox of the registry, at the last sample.',
+  ),
+  pressureLongestQueue: metric(
+    'beamline_pressure_longest_queue_messages',
+    g,
+    [],
+    'messages',
+    ['beamline.pressure.longest_queue_messages', '{message}'],
+    'Pressure signal longestQueue: length of the longest mailbox, at the last sample.',
+  ),
+  pressureGc: metric(
+    'beamline_pressure_gc_ratio',
+    g,
+    [],
+    'ratio',
+    ['beamline.pressure.gc', '1'],
+    "Pressure signal gcFraction: fraction of wall time spent in GC over the monitor's windowMs.",
+  ),
+  pressureEventLoopDelayP99: metric(
+    'beamline_pressure_event_loop_delay_p99_seconds',
+    g,
+    [],
+    'seconds',
+    ['beamline.pressure.event_loop.delay.p99', 's'],
+    "Pressure signal eventLoopDelayP99Ms, in seconds: the largest event-loop delay p99 over the monitor's windowMs.",
+  ),
+  pressureEventLoopUtilization: metric(
+    'beamline_pressure_event_loop_utilization_ratio',
+    g,
+    [],
+    'ratio',
+    ['beamline.pressure.event_loop.utilization', '1'],
+    "Pressure signal eventLoopUtilization: fraction of the monitor's windowMs the event loop was busy.",
+  ),
+  pressureHeapUsed: metric(
+    'beamline_pressure_heap_used_ratio',
+    g,
+    [],
+    'ratio',
+    ['beamline.pressure.heap.used', '1'],
+    'Pressure signal heapUsedRatio: V8 used heap over the heap size limit, at the last sample.',
   ),
   shed: metric(
     'beamline_shed_total',
@@ -433,12 +473,32 @@ function unique(sink: SampleSink, onDuplicate: SampleSink | undefined): SampleSi
 const M = SNAPSHOT_METRICS
 
 /**
- * Walks a snapshot and passes every sample of `SNAPSHOT_METRICS` to `sink`, each series once (a
- * repeated one goes to `onDuplicate`): the one translation from snapshot to metrics, used by the
- * in-process collectors and by the sidecar alike. Per-mailbox names never become labels
- * (cardinality); the top-N list stays in the JSON.
+ * The metric of each PressureMonitor signal, one unit per metric, and the factor from the signal's
+ * unit to the metric's base unit. Signals not listed here (from a newer monitor) stay in the JSON only.
  */
-export function forEachSample(s: Snapshot, sink: SampleSink, onDuplicate?: SampleSink): void {
+const PRESSURE_SIGNALS: ReadonlyMap<string, { readonly def: MetricDef; readonly scale: number }> = new Map([
+  ['queuedMessages', { def: M.pressureQueuedMessages, scale: 1 }],
+  ['longestQueue', { def: M.pressureLongestQueue, scale: 1 }],
+  ['gcFraction', { def: M.pressureGc, scale: 1 }],
+  ['eventLoopDelayP99Ms', { def: M.pressureEventLoopDelayP99, scale: 1e-3 }],
+  ['eventLoopUtilization', { def: M.pressureEventLoopUtilization, scale: 1 }],
+  ['heapUsedRatio', { def: M.pressureHeapUsed, scale: 1 }],
+])
+
+/**
+ * What samples are read from: a whole snapshot (the sidecar), or the sections the in-process
+ * collectors read straight from the sources, with the runtime only when they export it.
+ */
+export type SampleSections = Pick<Snapshot, 'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici'> &
+  Partial<Pick<Snapshot, 'runtime' | 'startTime'>>
+
+/**
+ * Passes every sample of `SNAPSHOT_METRICS` in `s` to `sink`, each series once (a repeated one goes
+ * to `onDuplicate`): the one translation from snapshot sections to metrics, used by the in-process
+ * collectors and by the sidecar alike. Per-mailbox names never become labels (cardinality); the
+ * top-N list stays in the JSON. The runtime metrics need both `runtime` and `startTime`.
+ */
+export function forEachSample(s: SampleSections, sink: SampleSink, onDuplicate?: SampleSink): void {
   const emit = unique(sink, onDuplicate)
   const mb = s.mailboxes
   if (mb) {
@@ -471,7 +531,10 @@ export function forEachSample(s: Snapshot, sink: SampleSink, onDuplicate?: Sampl
   if (p) {
     emit(M.pressureLevel, [], p.level)
     emit(M.pressureScore, [], p.score)
-    for (const [signal, value] of Object.entries(p.signals)) emit(M.pressureSignal, [signal], value)
+    for (const [signal, value] of Object.entries(p.signals)) {
+      const known = PRESSURE_SIGNALS.get(signal)
+      if (known) emit(known.def, [], value * known.scale)
+    }
     for (const shed of p.shed) emit(M.shed, [shed.reason, shed.route], shed.count)
   }
   for (const [ring, r] of Object.entries(s.rings)) {
@@ -497,6 +560,7 @@ export function forEachSample(s: Snapshot, sink: SampleSink, onDuplicate?: Sampl
     emit(M.undiciThrottled, [t.key], t.throttled)
   }
   const rt = s.runtime
+  if (rt === undefined || s.startTime === undefined) return
   const d = rt.eventLoopDelay
   emit(M.eventLoopDelayMin, [], d.min)
   emit(M.eventLoopDelayMax, [], d.max)

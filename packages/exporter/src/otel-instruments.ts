@@ -23,7 +23,7 @@ export function otelInstruments(
   sources: Sources,
   options: OtelInstrumentsOptions = {},
 ): OtelInstruments {
-  const reader = new SampleReader(sources, 0, options.runtime ?? true)
+  const reader = new SampleReader(sources, options.runtime ?? true)
   const instruments = new Map<string, Observable>()
   for (const def of reader.defs) {
     const opts = { description: def.help, unit: def.otel.unit }

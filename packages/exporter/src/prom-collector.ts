@@ -1,40 +1,65 @@
+import { createRequire } from 'node:module'
 import { warnOnce } from '@beamline/core'
-import type { Metric, Registry, RegistryContentType } from 'prom-client'
+import type { Counter, Gauge, Metric, Registry, RegistryContentType } from 'prom-client'
 import { SampleReader } from './collect.js'
 import type { MetricDef } from './metrics.js'
 import type { Sources } from './sources.js'
 
-/** One labelled value as prom-client formats it. */
+/** One labelled value, by label name. */
 export interface PromValue {
   readonly labels: Readonly<Record<string, string>>
   readonly value: number
 }
 
+type PromClient = typeof import('prom-client')
+const require = createRequire(import.meta.url)
+let promClient: PromClient | undefined
+
+/** prom-client is an optional peer: loaded at the first collector, never by a service that has none. */
+function loadPromClient(): PromClient {
+  promClient ??= require('prom-client') as PromClient
+  return promClient
+}
+
 /**
- * A prom-client metric whose values come from `read()` at scrape time, without importing prom-client
- * at run time (it is an optional peer). Create one per registry: prom-client renames counters in place
- * when an OpenMetrics registry formats them, so one object must not sit in both kinds of registry.
- * A `read` that throws yields no values and one warning.
+ * A real prom-client `Gauge` or `Counter` (by `def.type`) whose values come from `read()` at each
+ * collection (`collect()`), so prom-client owns the format. Not registered anywhere: pass it to
+ * `registry.registerMetric`, one per registry (prom-client renames counters in place when an
+ * OpenMetrics registry formats them, so one object must not sit in both kinds of registry). A `read`
+ * that throws yields no values and one warning; a counter value that is not a finite number is left
+ * out (prom-client refuses it). `labelNames`: the labels the values carry, `def.labels` unless the
+ * caller adds its own.
+ *
+ * prom-client keys a series by joining `name:value,` pairs, so two label sets whose values contain
+ * `,name:` (`{group="a,reason:x",reason="y"}` and `{group="a",reason="x,reason:y"}`) are one series to
+ * it: the last one set is served.
  */
-export function createPromMetric(def: MetricDef, read: () => Iterable<PromValue>): Metric {
-  const metric = {
-    name: def.name,
-    help: def.help,
-    type: def.type,
-    aggregator: 'sum',
-    labelNames: def.labels,
-    async get() {
-      let values: PromValue[] = []
-      try {
-        values = [...read()]
-      } catch (err) {
-        warnOnce(`prom:${def.name}`, `beamline: collecting ${def.name} failed`, err)
+export function createPromMetric(
+  def: MetricDef,
+  read: () => Iterable<PromValue>,
+  labelNames: readonly string[] = def.labels,
+): Metric {
+  const { Counter, Gauge } = loadPromClient()
+  const labelled = labelNames.length > 0
+  function collect(this: Gauge | Counter): void {
+    this.reset()
+    let any = false
+    try {
+      for (const v of read()) {
+        if (this instanceof Counter) {
+          if (!Number.isFinite(v.value) || v.value < 0) continue
+          this.inc(v.labels, v.value)
+        } else this.set(v.labels, v.value)
+        any = true
       }
-      return { name: metric.name, help: def.help, type: def.type, aggregator: 'sum', values }
-    },
-    reset() {},
+    } catch (err) {
+      warnOnce(`prom:${def.name}`, `beamline: collecting ${def.name} failed`, err)
+    }
+    // reset() leaves a metric without labels at 0: a source that reports nothing shows no series.
+    if (!labelled && !any) this.remove()
   }
-  return metric as unknown as Metric
+  const config = { name: def.name, help: def.help, labelNames, registers: [], collect }
+  return def.type === 'counter' ? new Counter(config) : new Gauge(config)
 }
 
 export interface PromCollectorOptions {
@@ -50,14 +75,15 @@ export interface PromCollector {
 /**
  * Adds the snapshot metrics (docs/metrics.md; without `service`/`instance` labels, which Prometheus
  * adds as target labels) to an existing prom-client registry, for services that keep their own
- * /metrics. Each scrape reads the sources once. Rates and peaks are computed by the sidecar only.
+ * /metrics, as real prom-client gauges and counters. Each scrape reads the sources once. Rates and
+ * peaks are computed by the sidecar only.
  */
 export function promCollector(
   registry: Registry<RegistryContentType>,
   sources: Sources,
   options: PromCollectorOptions = {},
 ): PromCollector {
-  const reader = new SampleReader(sources, 0, options.runtime ?? true)
+  const reader = new SampleReader(sources, options.runtime ?? true)
   for (const def of reader.defs) {
     registry.registerMetric(
       createPromMetric(def, function* () {

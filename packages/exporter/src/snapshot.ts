@@ -1,79 +1,21 @@
 import { hostname } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { warnOnce } from '@beamline/core'
-import type { RuntimeSampler, RuntimeSnapshot } from './runtime.js'
-import type {
-  BulkheadStats,
-  DropCounts,
-  MailboxGroupStats,
-  MailboxRegistryLike,
-  MailboxTopEntry,
-  PressureReason,
-  SemaphoreLike,
-  SemaphoreStats,
-  ShedCount,
-  Sources,
-  ThrottleStats,
-} from './sources.js'
+import type { RuntimeSampler } from './runtime.js'
+import { MAX_LIST, MAX_NAME, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
+import type { DropCounts, MailboxGroup, MailboxTopRow, SemaphoreRow, Snapshot } from './snapshot-schema.js'
+import type { MailboxRegistryLike, MailboxTopEntry, SemaphoreLike, Sources } from './sources.js'
 
-/** `schema` of every snapshot this version writes; a reader refuses other major versions. */
-export const SNAPSHOT_SCHEMA = 'beamline.snapshot/v1'
-/** Path the exporter serves the snapshot on. */
-export const SNAPSHOT_PATH = '/beamline/v1/snapshot'
-
-/**
- * A row of `mailboxes.top`. `oldestAgeMs` is null, not 0, for a queue whose items the registry never
- * saw (an observed queue: its length is sampled, its messages have no enqueue time).
- */
-export interface SnapshotTopEntry extends Omit<MailboxTopEntry, 'oldestAgeMs'> {
-  readonly oldestAgeMs: number | null
-}
-
-/**
- * The document `GET /beamline/v1/snapshot` returns (docs/snapshot-schema.md). Counters are cumulative
- * since the process started (`startTime` tells a restart apart); gauges are values at `time`.
- */
-export interface Snapshot {
-  readonly schema: typeof SNAPSHOT_SCHEMA
-  readonly service: string
-  /** Identifies the process among the service's replicas; `hostname:pid` unless configured. */
-  readonly instance: string
-  readonly pid: number
-  /** When the process started, milliseconds since the epoch. */
-  readonly startTime: number
-  /** When the snapshot was taken, milliseconds since the epoch. */
-  readonly time: number
-  readonly mailboxes: {
-    readonly totals: MailboxGroupStats
-    readonly groups: Readonly<Record<string, MailboxGroupStats>>
-    readonly longest: { readonly name: string; readonly group: string; readonly length: number } | null
-    readonly top: readonly SnapshotTopEntry[]
-    readonly overflowNames: number
-  } | null
-  readonly semaphores: readonly SemaphoreStats[]
-  readonly pressure: {
-    readonly level: number
-    readonly score: number
-    readonly reasons: readonly PressureReason[]
-    readonly signals: Readonly<Record<string, number>>
-    readonly shed: readonly ShedCount[]
-  } | null
-  readonly rings: Readonly<
-    Record<string, { readonly version: number; readonly nodes: number; readonly weight: number }>
-  >
-  readonly undici: {
-    readonly bulkheads: readonly BulkheadStats[]
-    readonly throttles: readonly ThrottleStats[]
-  }
-  readonly runtime: RuntimeSnapshot
-}
+export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
+export type { Snapshot } from './snapshot-schema.js'
 
 export interface SnapshotIdentity {
   readonly service: string
   readonly instance?: string | undefined
 }
 
-const START_TIME = Math.round(performance.timeOrigin)
+/** When this process started, milliseconds since the epoch (`startTime`). */
+export const START_TIME = Math.round(performance.timeOrigin)
 
 export function defaultInstance(): string {
   return `${hostname()}:${process.pid}`
@@ -92,10 +34,6 @@ function guarded<T>(what: string, read: () => T, fallback: T): T {
     return fallback
   }
 }
-
-/** The schema's bounds (sidecar/schema/snapshot-v1.schema.json): a snapshot past them is refused whole. */
-const MAX_LIST = 10_000
-const MAX_NAME = 1024
 
 /**
  * One row per key, within the schema: keys cut to MAX_NAME, rows of one key (several bulkheads or
@@ -137,7 +75,7 @@ function merged<T extends { readonly key: string }>(
 }
 
 /**
- * A counter kept in a 32-bit word of shared memory (`SemaphoreStats.reclaimed`), widened: each read
+ * A counter kept in a 32-bit word of shared memory (`SemaphoreRow.reclaimed`), widened: each read
  * adds the increase since the previous read modulo 2^32, so it goes on past 2^31 (where an Int32 turns
  * negative) and 2^32, provided fewer than 2^32 increments happen between two reads. A value of 2^32 or
  * more comes from a source that is already wide and is passed through.
@@ -157,7 +95,7 @@ class Widened {
 /** Per semaphore object, shared by every exporter and collector of the thread that reads it. */
 const reclaimed = new WeakMap<object, Widened>()
 
-function readSemaphore(source: SemaphoreLike): SemaphoreStats {
+function readSemaphore(source: SemaphoreLike): SemaphoreRow {
   const s = source.stats()
   let widened = reclaimed.get(source)
   if (widened === undefined) reclaimed.set(source, (widened = new Widened()))
@@ -190,7 +128,7 @@ function readRegistry(registry: MailboxRegistryLike, topN: number) {
 }
 
 /** The registry's row as the snapshot serves it: an observed queue's age is unknown, not 0. */
-function topEntry({ observed, ...m }: MailboxTopEntry): SnapshotTopEntry {
+function topEntry({ observed, ...m }: MailboxTopEntry): MailboxTopRow {
   return observed ? { ...m, oldestAgeMs: null } : m
 }
 
@@ -201,7 +139,7 @@ function readMailboxes(sources: Sources, topN: number): Snapshot['mailboxes'] {
     'mailbox registry',
     () => {
       const { stats: s, top } = readRegistry(registry, topN)
-      const groups: Record<string, MailboxGroupStats> = {}
+      const groups: Record<string, MailboxGroup> = {}
       for (const [name, g] of Object.entries(s.byGroup)) groups[name] = { ...g, dropped: drops(g.dropped) }
       return {
         totals: {
@@ -257,23 +195,17 @@ function readRings(sources: Sources): Snapshot['rings'] {
   return rings
 }
 
+/** The parts of a snapshot read from the sources: everything but identity, time and runtime. */
+export type SourceSections = Pick<Snapshot, 'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici'>
+
 /**
- * Builds one snapshot. Reads counters only (shared memory for mailboxes and semaphores): no I/O, no
- * per-mailbox allocation beyond the top-N list. A source that throws is left out and warned about once.
+ * Reads every source once, within the schema's bounds: the snapshot's sections, and what the
+ * in-process collectors turn into samples (with `topN` 0). Counters only (shared memory for mailboxes
+ * and semaphores): no I/O, no per-mailbox allocation beyond the top-N list. A source that throws is
+ * left out and warned about once.
  */
-export function buildSnapshot(
-  identity: SnapshotIdentity,
-  sources: Sources,
-  runtime: RuntimeSampler,
-  topN: number,
-): Snapshot {
+export function readSources(sources: Sources, topN: number): SourceSections {
   return {
-    schema: SNAPSHOT_SCHEMA,
-    service: identity.service,
-    instance: identity.instance ?? defaultInstance(),
-    pid: process.pid,
-    startTime: START_TIME,
-    time: Date.now(),
     mailboxes: readMailboxes(sources, topN),
     semaphores: (sources.semaphores ?? []).flatMap((s, i) =>
       guarded(`semaphore ${i}`, () => [readSemaphore(s)], []),
@@ -295,6 +227,24 @@ export function buildSnapshot(
         'probability',
       ),
     },
+  }
+}
+
+/** Builds one snapshot: identity, the sources' sections and the thread's runtime. */
+export function buildSnapshot(
+  identity: SnapshotIdentity,
+  sources: Sources,
+  runtime: RuntimeSampler,
+  topN: number,
+): Snapshot {
+  return {
+    schema: SNAPSHOT_SCHEMA,
+    service: identity.service,
+    instance: identity.instance ?? defaultInstance(),
+    pid: process.pid,
+    startTime: START_TIME,
+    time: Date.now(),
+    ...readSources(sources, topN),
     runtime: runtime.read(),
   }
 }

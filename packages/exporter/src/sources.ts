@@ -5,34 +5,45 @@
  * here reads counters that already live in shared memory; none allocates per mailbox.
  */
 
-/** Message drops by cause. */
-export interface DropCounts {
-  /** Rejected or evicted because the mailbox was full. */
-  readonly overflow: number
-  /** Discarded because they waited longer than their deadline. */
-  readonly expired: number
-  /**
-   * Still queued in a mailbox when its thread died (counted when the registry reclaimed it). Absent
-   * from registries that do not reclaim dead threads.
-   */
-  readonly abandoned?: number
-}
+import type {
+  BulkheadRow,
+  DropCounts,
+  MailboxGroup,
+  MailboxTopRow,
+  PressureReasonRow,
+  SemaphoreRow,
+  ShedCountRow,
+  ThrottleRow,
+} from './snapshot-schema.js'
 
+/*
+ * Where a source returns exactly a row of the snapshot, its shape is that row's type, derived from the
+ * snapshot's one definition (./snapshot-schema.ts), so a field added there is accepted here too.
+ */
+export type { DropCounts }
 /** Totals of one mailbox group (or of every group). */
-export interface MailboxGroupStats {
-  /** Messages waiting now. */
-  readonly queued: number
-  /** Mailboxes with at least one waiting message. */
-  readonly nonEmpty: number
-  /** Length of the longest mailbox of the group. */
-  readonly longest: number
-  /** Mailboxes in the group. */
-  readonly mailboxes: number
-  readonly enqueued: number
-  readonly dequeued: number
-  readonly rejected: number
-  readonly dropped: DropCounts
+export type MailboxGroupStats = MailboxGroup
+/**
+ * One row of `MailboxRegistry#top(n)`: the snapshot's row, except that the registry gives an age for
+ * every row and says which rows are observed queues, whose age the snapshot serves as null.
+ */
+export interface MailboxTopEntry extends Omit<MailboxTopRow, 'oldestAgeMs'> {
+  readonly oldestAgeMs: number
+  /** A sampled queue (`registry.observe`), whose items have no age. */
+  readonly observed?: boolean
 }
+/** `Semaphore#stats()` of @beamline/semaphore. `reclaimed` may come from a 32-bit word that wraps
+ * (negative past 2^31): the exporter widens it, assuming fewer than 2^32 reclaims between two reads. */
+export type SemaphoreStats = SemaphoreRow
+/** One signal over its throttle or shed threshold (`PressureMonitor#reasons`). */
+export type PressureReason = PressureReasonRow
+/** Requests shed, by route and reason (`PressureMonitor#shedStats()`). */
+export type ShedCount = ShedCountRow
+/** One origin of an @beamline/undici bulkhead. */
+export type BulkheadStats = BulkheadRow
+/** One origin of an @beamline/undici client-side throttle (Google SRE adaptive throttling); the
+ * `*Total` counters are optional for older throttles. */
+export type ThrottleStats = ThrottleRow
 
 /** `MailboxRegistry#stats()` of @beamline/mailbox. */
 export interface MailboxRegistryStats {
@@ -49,22 +60,6 @@ export interface MailboxRegistryStats {
   readonly overflowNames?: number
 }
 
-/** One row of `MailboxRegistry#top(n)`. */
-export interface MailboxTopEntry {
-  readonly name: string
-  readonly group: string
-  readonly length: number
-  readonly peak: number
-  readonly enqueued: number
-  readonly dequeued: number
-  readonly rejected: number
-  readonly dropped: DropCounts
-  /** Age of the oldest waiting message in milliseconds (0 when empty). */
-  readonly oldestAgeMs: number
-  /** A sampled queue (`registry.observe`), whose items have no age: the snapshot serves null. */
-  readonly observed?: boolean
-}
-
 /** A mailbox registry (@beamline/mailbox). */
 export interface MailboxRegistryLike {
   stats(): MailboxRegistryStats
@@ -73,41 +68,8 @@ export interface MailboxRegistryLike {
   snapshot?(n: number): { stats: MailboxRegistryStats; top: readonly MailboxTopEntry[] }
 }
 
-/** `Semaphore#stats()` of @beamline/semaphore. */
-export interface SemaphoreStats {
-  readonly name: string
-  readonly max: number
-  readonly inUse: number
-  readonly waiting: number
-  readonly acquired: number
-  readonly rejected: number
-  readonly timedOut: number
-  readonly peakInUse: number
-  /**
-   * May come from a 32-bit word that wraps (negative past 2^31): the exporter widens it, assuming
-   * fewer than 2^32 reclaims between two reads.
-   */
-  readonly reclaimed: number
-}
-
 export interface SemaphoreLike {
   stats(): SemaphoreStats
-}
-
-/** One signal over its throttle or shed threshold (`PressureMonitor#reasons`). */
-export interface PressureReason {
-  readonly signal: string
-  readonly value: number
-  readonly throttle: number
-  readonly shed: number
-  readonly level: number
-}
-
-/** Requests shed, by route and reason (`PressureMonitor#shedStats()`). */
-export interface ShedCount {
-  readonly route: string
-  readonly reason: string
-  readonly count: number
 }
 
 /** A pressure monitor (@beamline/pressure). */
@@ -124,34 +86,6 @@ export interface PressureLike {
 export interface RingLike {
   readonly version: number
   readonly nodes: ReadonlyArray<{ readonly id: string; readonly weight: number }>
-}
-
-/** One origin of an @beamline/undici bulkhead. */
-export interface BulkheadStats {
-  readonly key: string
-  readonly active: number
-  readonly queued: number
-  readonly admitted: number
-  readonly queuedTotal: number
-  readonly rejected: number
-  readonly timedOut: number
-  readonly aborted: number
-}
-
-/** One origin of an @beamline/undici client-side throttle (Google SRE adaptive throttling). */
-export interface ThrottleStats {
-  readonly key: string
-  /** Requests in the sliding window: a gauge, it falls as the window slides. */
-  readonly requests: number
-  /** Accepted requests in the sliding window: a gauge. */
-  readonly accepts: number
-  readonly probability: number
-  /** Requests refused locally since the key was first seen: a counter. */
-  readonly throttled: number
-  /** Requests counted since the key was first seen: a counter. Optional for older throttles. */
-  readonly requestsTotal?: number
-  /** Accepted requests since the key was first seen: a counter. Optional for older throttles. */
-  readonly acceptsTotal?: number
 }
 
 /**

@@ -1,9 +1,10 @@
 /** promCollector and otelInstruments report the same snapshot metrics in the service's own pipeline. */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { runtimeSamplerRefs } from '@beamline/core'
 import { Semaphore } from '@beamline/semaphore'
 import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics'
-import { Registry } from 'prom-client'
+import { Counter, Gauge, Registry } from 'prom-client'
 import { otelInstruments, promCollector, SNAPSHOT_METRICS } from '../src/index.js'
 
 class TestReader extends MetricReader {
@@ -17,9 +18,10 @@ class TestReader extends MetricReader {
 const pressure = {
   level: 1,
   score: 1.5,
-  reasons: [{ signal: 'eventLoopDelay', value: 0.12, throttle: 0.1, shed: 0.2, level: 1 }],
-  signals: () => ({ eventLoopDelay: 0.12, queue: 40 }),
-  shedStats: () => [{ route: 'POST /msg', reason: 'queue', count: 7 }],
+  reasons: [{ signal: 'eventLoopDelayP99Ms', value: 120, throttle: 100, shed: 200, level: 1 }],
+  // A signal the catalogue does not know (a newer monitor's) stays in the JSON only.
+  signals: () => ({ eventLoopDelayP99Ms: 120, queuedMessages: 40, gcFraction: 0.25, newerSignal: 3 }),
+  shedStats: () => [{ route: 'POST /msg', reason: 'queuedMessages', count: 7 }],
 }
 
 describe('promCollector', () => {
@@ -33,8 +35,12 @@ describe('promCollector', () => {
     assert.match(text, /^beamline_semaphore_in_use\{semaphore="db"\} 2$/m)
     assert.match(text, /^beamline_semaphore_acquired_total\{semaphore="db"\} 2$/m)
     assert.match(text, /^beamline_pressure_level 1$/m)
-    assert.match(text, /^beamline_pressure_signal\{signal="queue"\} 40$/m)
-    assert.match(text, /^beamline_shed_total\{reason="queue",route="POST \/msg"\} 7$/m)
+    // One metric per signal, in base units: the monitor's milliseconds are exported as seconds.
+    assert.match(text, /^beamline_pressure_event_loop_delay_p99_seconds 0\.12$/m)
+    assert.match(text, /^beamline_pressure_queued_messages 40$/m)
+    assert.match(text, /^beamline_pressure_gc_ratio 0\.25$/m)
+    assert.doesNotMatch(text, /beamline_pressure_signal|newerSignal/)
+    assert.match(text, /^beamline_shed_total\{reason="queuedMessages",route="POST \/msg"\} 7$/m)
     assert.match(text, /^beamline_nodejs_eventloop_delay_p99_seconds \d/m)
     sem.release()
     await new Promise((r) => setImmediate(r))
@@ -50,6 +56,54 @@ describe('promCollector', () => {
     c2.close()
     collector.close()
     assert.equal(registry.getSingleMetric(SNAPSHOT_METRICS.semaphoreInUse.name), undefined)
+  })
+
+  it('registers real prom-client gauges and counters, and reads only the sources it has', async () => {
+    const registry = new Registry()
+    const sem = new Semaphore({ name: 'db', max: 1 })
+    const collector = promCollector(registry, { semaphores: [sem] }, { runtime: false })
+    try {
+      assert.ok(registry.getSingleMetric('beamline_semaphore_in_use') instanceof Gauge)
+      assert.ok(registry.getSingleMetric('beamline_semaphore_acquired_total') instanceof Counter)
+      assert.deepEqual(
+        runtimeSamplerRefs(),
+        { eventLoop: 0, gc: 0 },
+        'runtime: false holds no runtime sampler',
+      )
+      const text = await registry.metrics()
+      // No pressure source: its label-less metrics show no series, not a 0 a dashboard would believe.
+      assert.doesNotMatch(text, /^beamline_pressure_level /m)
+      assert.match(text, /^beamline_semaphore_max\{semaphore="db"\} 1$/m)
+    } finally {
+      collector.close()
+    }
+  })
+
+  it('leaves out a counter value that is not a finite number, and serves the rest', async () => {
+    const registry = new Registry()
+    const row = (timedOut: number) => ({
+      key: 'http://a.test',
+      active: 1,
+      queued: 0,
+      admitted: 5,
+      queuedTotal: 0,
+      rejected: 0,
+      timedOut,
+      aborted: 0,
+    })
+    const collector = promCollector(
+      registry,
+      { undici: { bulkheads: [{ stats: () => [row(Number.POSITIVE_INFINITY)] }] } },
+      { runtime: false },
+    )
+    try {
+      const text = await registry.metrics()
+      assert.match(text, /^beamline_undici_requests_total\{origin="http:\/\/a.test",outcome="admitted"\} 5$/m)
+      assert.doesNotMatch(text, /outcome="timed_out"/)
+      assert.match(text, /^beamline_undici_active\{origin="http:\/\/a.test"\} 1$/m)
+    } finally {
+      collector.close()
+    }
   })
 
   it('never throws into the scrape when a source fails', async () => {

@@ -295,11 +295,13 @@ export class FrameRing {
     const head = i32[HEAD]!
     let position = head
     let bytes = 0
-    // Bounded by one lap: past it, memory read in this call is not zeroed yet and would repeat.
+    // Bounded by one lap: past it, memory read in this call is not zeroed yet and would repeat. A
+    // skipped dead record can end the lap too (it may end at TAIL of a full ring, which is HEAD's place).
     while (frames.length < max && ((position - head) & POS_MASK) < this.#capUnits) {
       let state = Atomics.load(i32, this.#stateIndex(position))
       if (state < 0) {
         position = this.#skipDead(position)
+        if (((position - head) & POS_MASK) >= this.#capUnits) break
         state = Atomics.load(i32, this.#stateIndex(position))
       }
       if (state <= 0) break

@@ -1,3 +1,6 @@
+// First: on an unsupported Node, stops with one clear line before any other module is evaluated.
+import '@beamline/core'
+
 export {
   Channel,
   type ChannelHandle,

@@ -129,3 +129,21 @@ test('producers terminated at random points while sending big frames: nothing to
   assert.deepEqual([s.usedBytes, s.waitingSenders], [0, 0])
   assert.ok(received > rounds, `only ${received} frames went through`)
 })
+
+test('regression: a dead record that fills the ring to the last byte ends the drain, the first frame is not read twice', async () => {
+  // 512 units: three frames of 166 units, then the dying thread's 14-unit reservation ends at HEAD's place.
+  const ch = new Channel({ name: 'full-lap', capacityBytes: 4096 })
+  for (let sequence = 0; sequence < 3; sequence++)
+    assert.equal(ch.trySend(makeFrame(0, sequence, 1320)), true)
+  const worker = dying(ch, 1, 'terminate', 0)
+  await once(worker, 'message')
+  assert.equal(ch.stats().usedBytes, 4096)
+  await worker.terminate()
+  assert.deepEqual(
+    ch.drain().map((f) => checkFrame(f)),
+    [0, 1, 2].map((sequence) => ({ producer: 0, sequence })),
+  )
+  const s = ch.stats()
+  assert.deepEqual([s.abandoned, s.framesReceived, s.usedBytes], [1, 3, 0])
+  assert.equal(ch.trySend(new Uint8Array(100)), true)
+})

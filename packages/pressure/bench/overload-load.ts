@@ -5,9 +5,12 @@
  * after 10 s is abandoned, as a real client would. Commands arrive over IPC:
  *   { kind: 'warm', url }                     → { connected }           (open the connections)
  *   { kind: 'closed', url, concurrency, ms }  → { rps, p99 }            (capacity)
- *   { kind: 'open', url, segments: [{ rate, ms }, …] }  → PhaseResult per segment
+ *   { kind: 'open', url, segments: [{ rate, ms }, …], bulkhead? }  → PhaseResult per segment
+ * With `bulkhead` ('adaptive' or a number) the client goes through @beamline/undici's bulkhead with
+ * that maxConcurrent and no queue (the fleet scenario: several such clients, no channel between them).
  */
-import { Pool } from 'undici'
+import { bulkhead as bulkheadInterceptor } from '@beamline/undici'
+import { type Dispatcher, Pool } from 'undici'
 
 const SLO_MS = 1_000
 const CLIENT_TIMEOUT_MS = 10_000
@@ -21,8 +24,12 @@ export interface PhaseResult {
   good: number
   refused: number
   errors: number
+  /** Refused by the client's own bulkhead, never sent. */
+  refusedLocally: number
   p50: number
   p99: number
+  /** p99 of the 2xx answered, per second of scheduled time (NaN for a second without any). */
+  p99BySecond: number[]
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -32,7 +39,9 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 const CONNECTIONS = 512
+type Bulkhead = 'adaptive' | number | undefined
 const pools = new Map<string, Pool>()
+const clients = new Map<string, Dispatcher>()
 function poolFor(url: string): Pool {
   let pool = pools.get(url)
   if (!pool) {
@@ -45,6 +54,25 @@ function poolFor(url: string): Pool {
     pools.set(url, pool)
   }
   return pool
+}
+/** The pool, behind a bulkhead of its own when asked (one per maxConcurrent, kept across phases). */
+function clientFor(url: string, bulkhead: Bulkhead): Dispatcher {
+  if (bulkhead === undefined) return poolFor(url)
+  const key = `${url} ${bulkhead}`
+  let client = clients.get(key)
+  if (!client) {
+    // Fail fast rather than queue: a request that waits in the client for a slot misses the SLO.
+    const interceptor = bulkheadInterceptor({ maxConcurrent: bulkhead, maxQueued: 0 })
+    client = poolFor(url).compose(interceptor)
+    if (process.env['BENCH_VERBOSE']) {
+      setInterval(() => {
+        const k = interceptor.stats()[0]
+        if (k) console.error(`client ${process.pid} ${bulkhead}: limit=${k.limit} active=${k.active}`)
+      }, 1_000).unref()
+    }
+    clients.set(key, client)
+  }
+  return client
 }
 
 /**
@@ -91,8 +119,10 @@ function emptyResult(ms: number): PhaseResult {
     good: 0,
     refused: 0,
     errors: 0,
+    refusedLocally: 0,
     p50: 0,
     p99: 0,
+    p99BySecond: new Array(seconds).fill(Number.NaN),
   }
 }
 
@@ -100,10 +130,15 @@ function emptyResult(ms: number): PhaseResult {
  * Sends at each segment's rate for its duration, back to back (a burst, then the load after it), and
  * returns one result per segment; requests belong to the segment they were scheduled in.
  */
-async function open(url: string, segments: readonly { rate: number; ms: number }[]): Promise<PhaseResult[]> {
-  const p = poolFor(url)
+async function open(
+  url: string,
+  segments: readonly { rate: number; ms: number }[],
+  bulkhead: Bulkhead,
+): Promise<PhaseResult[]> {
+  const p = clientFor(url, bulkhead)
   const results = segments.map((s) => emptyResult(s.ms))
   const latencies = segments.map(() => [] as number[])
+  const bySecond = segments.map((s) => Array.from({ length: Math.ceil(s.ms / 1_000) }, () => [] as number[]))
   const pending = new Set<Promise<void>>()
   const fire = (k: number, scheduled: number, segmentStart: number) => {
     const result = results[k]!
@@ -118,6 +153,7 @@ async function open(url: string, segments: readonly { rate: number; ms: number }
         if (res.statusCode >= 200 && res.statusCode < 300) {
           result.ok++
           latencies[k]!.push(latency)
+          bySecond[k]![second]!.push(latency)
           if (latency <= SLO_MS) {
             result.good++
             result.goodBySecond[second]!++
@@ -125,8 +161,10 @@ async function open(url: string, segments: readonly { rate: number; ms: number }
         } else if (res.statusCode === 503) result.refused++
         else result.errors++
       })
-      .catch(() => {
-        result.errors++
+      .catch((err: { code?: string }) => {
+        if (err?.code === 'ERR_BEAMLINE_BULKHEAD_FULL' || err?.code === 'ERR_BEAMLINE_QUEUE_TIMEOUT')
+          result.refusedLocally++
+        else result.errors++
       })
       .finally(() => pending.delete(request))
     pending.add(request)
@@ -153,6 +191,7 @@ async function open(url: string, segments: readonly { rate: number; ms: number }
     const sorted = Float64Array.from(latencies[k]!).sort()
     result.p50 = percentile(sorted, 0.5)
     result.p99 = percentile(sorted, 0.99)
+    result.p99BySecond = bySecond[k]!.map((l) => percentile(Float64Array.from(l).sort(), 0.99))
   }
   return results
 }
@@ -163,6 +202,7 @@ interface Command {
   concurrency: number
   ms: number
   segments: { rate: number; ms: number }[]
+  bulkhead?: 'adaptive' | number
 }
 
 process.on('message', async (command: Command) => {
@@ -171,5 +211,5 @@ process.on('message', async (command: Command) => {
     process.send!({ connected: poolFor(command.url).stats.connected })
   } else if (command.kind === 'closed')
     process.send!(await closed(command.url, command.concurrency, command.ms))
-  else process.send!(await open(command.url, command.segments))
+  else process.send!(await open(command.url, command.segments, command.bulkhead))
 })

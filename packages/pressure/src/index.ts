@@ -1,6 +1,7 @@
 // First: on an unsupported Node, stops with one clear line before any other module is evaluated.
 import '@beamline/core'
 
+export { defaultRoute } from '@beamline/core'
 export { BeamlineError, InvalidHandleError, InvalidOptionError } from './errors.js'
 export {
   type PressureChange,
@@ -12,7 +13,6 @@ export {
   type Readiness,
 } from './monitor.js'
 export { readyzHandler } from './readiness.js'
-export { defaultRoute } from './route.js'
 export type { QueueRegistry, SignalSource } from './sampler.js'
 export type { ShedStat } from './shed-stats.js'
 export {

@@ -1,20 +1,22 @@
 /**
  * Reads every configured signal once per sample, off the request path (the monitor's unref'd timer
- * calls it). Only the signals that have thresholds are measured: an unconfigured event-loop histogram
- * or GC observer costs nothing.
+ * calls it). Only the signals that have thresholds are measured: without the GC or event-loop signals
+ * the thread's runtime sampler (@beamline/core, shared with the exporter) is not held for them.
  *
  *  - queuedMessages, longestQueue: the registry's `stats()` at the sample, one call for both.
- *  - gcFraction: GC pause milliseconds (PerformanceObserver 'gc') over wall milliseconds, summed over
- *    the samples in the window. GC entries arrive asynchronously, at most one sample late.
- *  - eventLoopDelayP99Ms: monitorEventLoopDelay at 10 ms resolution, reset every sample; the value is
- *    the largest per-sample p99 in the window (with ≈10 delay samples per 100 ms interval, a p99 over
- *    the window is dominated by its worst interval anyway, and the max reacts at once).
+ *  - gcFraction: GC pause milliseconds over wall milliseconds, summed over the samples in the window;
+ *    the pauses come from the runtime sampler's cumulative `v8js.gc.duration`. GC entries arrive
+ *    asynchronously, at most one sample late.
+ *  - eventLoopDelayP99Ms: the runtime sampler's event-loop-delay histogram (10 ms resolution): the p99
+ *    of its window in progress at each sample, in ms; the value is the largest of those in the window.
+ *    The histogram's window rotates every second, so a spike counts from the sample after it until
+ *    `windowMs` after the rotation that ends its window.
  *  - eventLoopUtilization: active over total event-loop time over the window (this thread's loop).
  *  - heapUsedRatio: V8 used heap over the heap size limit (--max-old-space-size), at the sample.
  */
-import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks'
+import { performance } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
-import { warnOnce } from '@beamline/core'
+import { acquireRuntimeSampler, type RuntimeSampler, warnOnce } from '@beamline/core'
 import { SIGNALS, type SignalName } from './signals.js'
 import { SampleWindow } from './window.js'
 
@@ -47,11 +49,10 @@ export class Sampler {
   readonly #configured: readonly boolean[]
   readonly #custom: (SignalSource | undefined)[]
   readonly #registry: QueueRegistry | undefined
-  #gcObserver: PerformanceObserver | undefined
-  #gcPendingMs = 0
+  readonly #runtime: RuntimeSampler | undefined
   #gcWindow: SampleWindow | undefined
+  #gcSeenMs = 0
   #lastWall = performance.now()
-  #delay: ReturnType<typeof monitorEventLoopDelay> | undefined
   #delayWindow: SampleWindow | undefined
   #elu = performance.eventLoopUtilization()
   #eluWindow: SampleWindow | undefined
@@ -61,18 +62,12 @@ export class Sampler {
     this.#registry = options.registry
     this.#custom = SIGNALS.map((name) => options.sources[name])
     const builtIn = (i: number) => options.configured[i] === true && this.#custom[i] === undefined
-    if (builtIn(GC)) {
-      this.#gcWindow = new SampleWindow(options.windowSamples)
-      this.#gcObserver = new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) this.#gcPendingMs += entry.duration
-      })
-      this.#gcObserver.observe({ entryTypes: ['gc'] })
+    if (builtIn(GC) || builtIn(DELAY)) {
+      this.#runtime = acquireRuntimeSampler({ gc: builtIn(GC), eventLoop: builtIn(DELAY) })
+      this.#gcSeenMs = this.#runtime.gcSeconds() * 1000
     }
-    if (builtIn(DELAY)) {
-      this.#delayWindow = new SampleWindow(options.windowSamples)
-      this.#delay = monitorEventLoopDelay({ resolution: 10 })
-      this.#delay.enable()
-    }
+    if (builtIn(GC)) this.#gcWindow = new SampleWindow(options.windowSamples)
+    if (builtIn(DELAY)) this.#delayWindow = new SampleWindow(options.windowSamples)
     if (builtIn(ELU)) this.#eluWindow = new SampleWindow(options.windowSamples)
   }
 
@@ -81,14 +76,15 @@ export class Sampler {
     const wall = performance.now()
     const elapsed = wall - this.#lastWall
     this.#lastWall = wall
-    if (this.#gcWindow) {
-      this.#gcWindow.push(this.#gcPendingMs, elapsed)
-      this.#gcPendingMs = 0
+    const runtime = this.#runtime
+    if (this.#gcWindow && runtime) {
+      const seenMs = runtime.gcSeconds() * 1000
+      this.#gcWindow.push(seenMs - this.#gcSeenMs, elapsed)
+      this.#gcSeenMs = seenMs
       out[GC] = Math.min(1, this.#gcWindow.ratio())
     }
-    if (this.#delay && this.#delayWindow) {
-      this.#delayWindow.push(this.#delay.count > 0 ? this.#delay.percentile(99) / 1e6 : 0, 1)
-      this.#delay.reset()
+    if (this.#delayWindow && runtime) {
+      this.#delayWindow.push(runtime.delayP99InProgress() * 1000, 1)
       out[DELAY] = this.#delayWindow.max()
     }
     if (this.#eluWindow) {
@@ -130,8 +126,7 @@ export class Sampler {
   }
 
   close(): void {
-    this.#gcObserver?.disconnect()
-    this.#delay?.disable()
+    this.#runtime?.release()
   }
 }
 

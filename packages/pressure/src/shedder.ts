@@ -5,30 +5,21 @@
  * reason (`pressure.shedStats()`), before any of the application's work runs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { InvalidOptionError, integerOption } from '@beamline/core'
+import { type EdgeOptions, edgeOptions, InvalidOptionError, overloadResponse, pathOf } from '@beamline/core'
 import type { PressureLevel, PressureMonitor } from './monitor.js'
-import { defaultRoute, pathOf } from './route.js'
 
-export interface ShedderOptions {
-  /** Seconds sent in `Retry-After` with each 503. Integer 0–86 400. Default 5. */
-  retryAfterSeconds?: number
-  /**
-   * Paths never shed, compared with the request path (no query): a string matches exactly, a RegExp
-   * is tested. Default `['/healthz', '/livez']`; pass `[]` to exempt nothing. Keep `/readyz` out of it
-   * only if you want the balancer to see 503 from it as well (`readyzHandler` answers it explicitly).
-   */
-  exempt?: readonly (string | RegExp)[]
+/**
+ * `retryAfterSeconds` (default 5), `exempt` (default `['/healthz', '/livez']`; keep `/readyz` out of
+ * it only if you want the balancer to see 503 from it as well, `readyzHandler` answers it explicitly)
+ * and `route` are shared with every beamline door guard (`@beamline/core`'s `EdgeOptions`), so that a
+ * shedder and a limiter in front of the same routes exempt and label alike.
+ */
+export interface ShedderOptions extends EdgeOptions<IncomingMessage> {
   /**
    * Priority of a request for `pressure.admit()`: 0 low (default), 1 normal, 2 critical (never shed).
    * Called once per request while the level is above 0; keep it cheap.
    */
   priority?: (req: IncomingMessage) => number
-  /**
-   * Label under which a refusal is counted. Default: the first path segment (`/users/42` → `/users`,
-   * id-like segments → `/:id`), or the route pattern in fastify. Must not return raw URLs: labels are
-   * bounded by the monitor's `maxRoutes` (then 'other') but ids would still fill that budget.
-   */
-  route?: (req: IncomingMessage) => string
 }
 
 /** Why a request was refused. */
@@ -50,21 +41,14 @@ export interface Guard {
 export function createGuard(pressure: PressureMonitor, options: ShedderOptions = {}): Guard {
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionError('options', 'must be an object')
-  const retryAfter = integerOption('retryAfterSeconds', options.retryAfterSeconds, 0, 86_400, 5)
-  const exempt = options.exempt ?? ['/healthz', '/livez']
-  if (!Array.isArray(exempt) || !exempt.every((e) => typeof e === 'string' || e instanceof RegExp)) {
-    throw new InvalidOptionError('exempt', 'must be an array of paths (strings) or RegExps')
-  }
-  const exact = new Set(exempt.filter((e): e is string => typeof e === 'string'))
-  const patterns = exempt.filter((e): e is RegExp => e instanceof RegExp)
+  const edge = edgeOptions(options)
   const priority = functionOf<(req: IncomingMessage) => number>('priority', options.priority)
-  const route = functionOf<(req: IncomingMessage) => string>('route', options.route)
   return {
     check(req, routePattern) {
       // Level 0 is the common case: one Atomics.load and nothing else.
       if (pressure.level === 0) return undefined
       const path = pathOf(req.url)
-      if (exact.has(path) || patterns.some((p) => p.test(path))) return undefined
+      if (edge.isExempt(path)) return undefined
       if (pressure.admit(priority ? priority(req) : 0)) return undefined
       // The level may have dropped since admit() read it; then admit after all.
       const level = pressure.level as PressureLevel
@@ -72,28 +56,13 @@ export function createGuard(pressure: PressureMonitor, options: ShedderOptions =
       const refusal: Refusal = {
         level,
         reason: pressure.topReason(),
-        route: route ? String(route(req)) : (routePattern ?? defaultRoute(path)),
+        route: edge.routeOf(req, path, routePattern),
       }
       pressure.recordShed(refusal.route, refusal.reason)
       return refusal
     },
     response(refusal) {
-      const body = JSON.stringify({
-        error: 'overloaded',
-        level: refusal.level,
-        reason: refusal.reason,
-        retryAfterSeconds: retryAfter,
-      })
-      return {
-        status: 503,
-        headers: {
-          'content-type': 'application/json; charset=utf-8',
-          'content-length': String(Buffer.byteLength(body)),
-          'retry-after': String(retryAfter),
-          'cache-control': 'no-store',
-        },
-        body,
-      }
+      return overloadResponse(edge.retryAfterSeconds, { level: refusal.level, reason: refusal.reason })
     },
   }
 }

@@ -6,9 +6,14 @@
  *  - a rejection when full;
  *  - two threads contending on one semaphore (the peers live inside one thread and cannot share).
  */
-import { once } from 'node:events'
-import { Worker } from 'node:worker_threads'
-import { do_not_optimize, measureCases, median, printTable, reportTarget } from '@beamline/bench-kit'
+import {
+  do_not_optimize,
+  inThreads,
+  measureCases,
+  median,
+  printTable,
+  reportTarget,
+} from '@beamline/bench-kit'
 import { Sema } from 'async-sema'
 import { bulkhead } from 'cockatiel'
 import pLimit from 'p-limit'
@@ -142,25 +147,17 @@ const workerSource = `
     })
   })`
 
-async function twoThreads(useSemaphore: boolean): Promise<number> {
-  const workers = [0, 1].map(
-    () =>
-      new Worker(workerSource, {
-        eval: true,
-        workerData: {
-          url: new URL('../src/index.js', import.meta.url).href,
-          handle: useSemaphore ? contended.handle : null,
-          counter: counter.buffer,
-          ops,
-        },
-      }),
+const twoThreads = (useSemaphore: boolean) =>
+  inThreads(
+    workerSource,
+    {
+      url: new URL('../src/index.js', import.meta.url).href,
+      handle: useSemaphore ? contended.handle : null,
+      counter: counter.buffer,
+      ops,
+    },
+    ops,
   )
-  await new Promise((r) => setTimeout(r, 200))
-  for (const w of workers) w.postMessage('go')
-  const elapsed = await Promise.all(workers.map(async (w) => (await once(w, 'message'))[0] as number))
-  await Promise.all(workers.map((w) => w.terminate()))
-  return (Math.max(...elapsed) * 1e6) / (2 * ops) // ns per pair, both threads together
-}
 
 const bare: number[] = []
 const shared: number[] = []

@@ -1,4 +1,5 @@
 import { InvalidOptionError, integerOption, numberOption, warnOnce } from '@beamline/core'
+import { AdaptiveLimit, type AdaptiveLimitOptions, type Token } from '@beamline/limit'
 import { BulkheadFullError, QueueTimeoutError } from './errors.js'
 import { ForwardHandler, refuse } from './forward-handler.js'
 import { keyedInterceptor } from './interceptor.js'
@@ -32,12 +33,24 @@ export interface QueueRegistry {
   observe(name: string, sample: () => number, options: { group: string }): unknown
 }
 
+/**
+ * `@beamline/limit`'s options for each key's adaptive limit, without `name` (each key's limit is
+ * named `undici:<key>`), `queue` (the bulkhead's own queue applies: `maxQueued`, `queueTimeoutMs`)
+ * and `maxThreads` (a key's limit lives in this thread).
+ */
+export type AdaptiveConcurrency = Omit<AdaptiveLimitOptions, 'name' | 'queue' | 'maxThreads' | 'partitions'>
+
 export interface BulkheadOptions {
   /**
    * Requests of one key on the wire at once (started and not yet finished: response body read to the
    * end, failed, or upgraded). Integer from 1 to 2^30. Default 50.
+   *
+   * `'adaptive'` (or `AdaptiveConcurrency` options) gives each key its own `@beamline/limit`
+   * AdaptiveLimit instead (gradient2 by default, from 20, within [1, 1000]), driven by that key's
+   * latency (request start to response end) and failures: a 5xx, a timeout or a connection error is
+   * a drop and the limit backs off; an abort by the caller teaches nothing.
    */
-  maxConcurrent?: number
+  maxConcurrent?: number | 'adaptive' | AdaptiveConcurrency
   /**
    * Requests of one key that may wait for a slot; one more fails at once with `BulkheadFullError`
    * (`ERR_BEAMLINE_BULKHEAD_FULL`). Integer from 0 (never wait: fail fast when all slots are busy) to
@@ -84,6 +97,8 @@ export interface BulkheadKeyStats {
   admitted: number
   /** Requests that ever had to wait. */
   queuedTotal: number
+  /** The concurrency limit in force: `maxConcurrent`, or the key's adaptive limit now. */
+  limit: number
   /** Requests refused with `ERR_BEAMLINE_BULKHEAD_FULL`. */
   rejected: number
   /** Requests that waited `queueTimeoutMs` in vain (`ERR_BEAMLINE_QUEUE_TIMEOUT`). */
@@ -112,8 +127,10 @@ const DONE = 4 // finished, refused, timed out or aborted: holds nothing
 /** One key's bulkhead: slot counts, the FIFO of waiting requests, and counters. */
 class Lane {
   readonly key: string
-  /** Local slots taken: on the wire plus waiting for a semaphore permit. Never above maxConcurrent. */
+  /** Local slots taken: on the wire plus waiting for a semaphore permit. Never above the lane's limit. */
   held = 0
+  /** The key's adaptive limit, when maxConcurrent is adaptive; its tokens are the slots. */
+  limit: AdaptiveLimit | undefined
   active = 0
   waiting = 0
   permitWaiting = 0
@@ -212,6 +229,10 @@ class BulkheadRequest extends ForwardHandler {
   /** performance.now() after which waiting fails; set when the request starts waiting. */
   deadline = 0
   hasPermit = false
+  /** The lane's adaptive-limit token while this request holds a slot (adaptive lanes only). */
+  token: Token | undefined
+  /** The final status, for the token's outcome. */
+  status = 0
   controller: WaitingController | null = null
   permitAbort: AbortController | null = null
 
@@ -237,10 +258,26 @@ class BulkheadRequest extends ForwardHandler {
     else this.handler.onRequestStart?.(controller, context)
   }
 
-  protected override finish(): void {
+  protected override responded(statusCode: number): void {
+    this.status = statusCode
+  }
+
+  protected override finish(_controller: unknown, error: Error | null): void {
     this.state = DONE
     this.lane.active--
+    if (error !== null) this.endToken(isAbort(error) ? 'ignore' : 'dropped')
+    else this.endToken(this.status >= 500 ? 'dropped' : 'success')
     this.owner.free(this.lane, this.hasPermit)
+  }
+
+  /** Ends the adaptive token: a 5xx, a timeout or a connection error is a drop; the caller's abort teaches nothing. */
+  endToken(outcome: 'success' | 'dropped' | 'ignore'): void {
+    const token = this.token
+    if (token === undefined) return
+    this.token = undefined
+    if (outcome === 'success') token.success()
+    else if (outcome === 'dropped') token.dropped()
+    else token.ignore()
   }
 
   /** Fails a request that never reached the wire, through the controller its handler already holds. */
@@ -259,6 +296,7 @@ class BulkheadRequest extends ForwardHandler {
       this.permitAbort!.abort(reason)
       lane.permitWaiting--
       lane.held--
+      this.endToken('ignore')
     } else {
       return // DISPATCHED: bind() aborts the real request as soon as it starts
     }
@@ -268,8 +306,15 @@ class BulkheadRequest extends ForwardHandler {
   }
 }
 
+const isAbort = (error: Error) =>
+  error.name === 'AbortError' || (error as { code?: unknown }).code === 'UND_ERR_ABORTED'
+
+/** Longest limit name @beamline/limit takes, in UTF-8 bytes. */
+const MAX_NAME_BYTES = 200
+
 class Bulkhead {
   readonly maxConcurrent: number
+  readonly #adaptive: AdaptiveConcurrency | undefined
   readonly maxQueued: number
   readonly queueTimeoutMs: number
   readonly semaphore: SharedPermits | undefined
@@ -277,7 +322,21 @@ class Bulkhead {
   readonly #registry: QueueRegistry | undefined
 
   constructor(options: BulkheadOptions) {
-    this.maxConcurrent = integerOption('maxConcurrent', options.maxConcurrent, 1, 2 ** 30, 50)
+    const max = options.maxConcurrent
+    if (max === 'adaptive' || (typeof max === 'object' && max !== null)) {
+      this.#adaptive = max === 'adaptive' ? {} : max
+      // Validated once, here, rather than at the first request of each key.
+      try {
+        this.maxConcurrent = new AdaptiveLimit(this.#limitOptions('validation')).stats().maxLimit
+      } catch (err) {
+        if (!(err instanceof InvalidOptionError)) throw err
+        const option = err.option === 'options' ? 'maxConcurrent' : `maxConcurrent.${err.option}`
+        throw new InvalidOptionError(option, err.message.slice(err.option.length + 2))
+      }
+    } else {
+      this.#adaptive = undefined
+      this.maxConcurrent = integerOption('maxConcurrent', max, 1, 2 ** 30, 50)
+    }
     this.maxQueued = integerOption('maxQueued', options.maxQueued, 0, 2 ** 30, 500)
     this.queueTimeoutMs = numberOption(
       'queueTimeoutMs',
@@ -308,11 +367,27 @@ class Bulkhead {
     )
   }
 
+  #limitOptions(key: string): AdaptiveLimitOptions {
+    let name = `undici:${key}`
+    while (Buffer.byteLength(name) > MAX_NAME_BYTES) name = name.slice(0, -1)
+    return { ...this.#adaptive, name, queue: false, maxThreads: 1 }
+  }
+
+  /** Takes a slot of the lane for `request`: a token of its adaptive limit, or one of maxConcurrent. */
+  #take(lane: Lane, request: BulkheadRequest): boolean {
+    if (lane.limit !== undefined) {
+      const token = lane.limit.tryAcquire()
+      if (token === undefined) return false
+      request.token = token
+    } else if (lane.held >= this.maxConcurrent) return false
+    lane.held++
+    return true
+  }
+
   dispatch(next: Dispatch, key: string, opts: DispatchOptions, handler: DispatchHandler): boolean {
     const lane = this.lanes.get(key)
-    if (lane.held < this.maxConcurrent && lane.head === null) {
-      lane.held++
-      const request = new BulkheadRequest(this, lane, next, opts, currentApi(handler))
+    const request = new BulkheadRequest(this, lane, next, opts, currentApi(handler))
+    if (lane.head === null && this.#take(lane, request)) {
       if (this.semaphore === undefined || this.semaphore.tryAcquire()) {
         request.hasPermit = this.semaphore !== undefined
         return this.#send(request, true)
@@ -320,6 +395,7 @@ class Bulkhead {
       request.startWaiting()
       if (request.controller!.aborted) {
         lane.held--
+        request.endToken('ignore')
         lane.counts[ABORTED]!++
         request.fail(request.controller!.reason!)
       } else {
@@ -329,9 +405,8 @@ class Bulkhead {
     }
     if (lane.waiting >= this.maxQueued) {
       lane.counts[REJECTED]!++
-      return refuse(currentApi(handler), new BulkheadFullError(lane.key, this.maxConcurrent, this.maxQueued))
+      return refuse(currentApi(handler), new BulkheadFullError(lane.key, this.#limitOf(lane), this.maxQueued))
     }
-    const request = new BulkheadRequest(this, lane, next, opts, currentApi(handler))
     // Linked before the handler hears of it, so an abort from inside onRequestStart finds it queued.
     request.state = QUEUED
     this.#link(lane, request)
@@ -352,10 +427,9 @@ class Bulkhead {
     if (lane.draining) return
     lane.draining = true
     try {
-      while (lane.held < this.maxConcurrent && lane.head !== null) {
+      while (lane.head !== null && this.#take(lane, lane.head)) {
         const request = lane.head
         this.unlink(lane, request)
-        lane.held++
         if (this.semaphore === undefined || this.semaphore.tryAcquire()) {
           request.hasPermit = this.semaphore !== undefined
           this.#send(request, false)
@@ -387,12 +461,17 @@ class Bulkhead {
       key: lane.key,
       active: lane.active,
       queued: lane.waiting + lane.permitWaiting,
+      limit: this.#limitOf(lane),
       admitted: lane.counts[ADMITTED]!,
       queuedTotal: lane.counts[QUEUED_TOTAL]!,
       rejected: lane.counts[REJECTED]!,
       timedOut: lane.counts[TIMED_OUT]!,
       aborted: lane.counts[ABORTED]!,
     }))
+  }
+
+  #limitOf(lane: Lane): number {
+    return lane.limit?.limit ?? this.maxConcurrent
   }
 
   #send(request: BulkheadRequest, direct: boolean): boolean {
@@ -407,6 +486,7 @@ class Bulkhead {
       if (request.state === DISPATCHED) {
         request.state = DONE
         lane.active--
+        request.endToken('ignore')
         this.free(lane, request.hasPermit)
       }
       if (direct) throw err
@@ -436,12 +516,13 @@ class Bulkhead {
         if (request.state !== PERMIT_WAIT) return // aborted: cancel() already accounted for it
         lane.permitWaiting--
         lane.held--
+        request.endToken('ignore')
         if (err?.code === 'ERR_BEAMLINE_SEMAPHORE_TIMEOUT') {
           lane.counts[TIMED_OUT]!++
           request.fail(new QueueTimeoutError(lane.key, this.queueTimeoutMs, { cause: err }))
         } else {
           lane.counts[REJECTED]!++
-          request.fail(new BulkheadFullError(lane.key, this.maxConcurrent, this.maxQueued, { cause: err }))
+          request.fail(new BulkheadFullError(lane.key, this.#limitOf(lane), this.maxQueued, { cause: err }))
         }
         this.drain(lane)
       },
@@ -475,6 +556,7 @@ class Bulkhead {
 
   #createLane(key: string): Lane {
     const lane = new Lane(key)
+    if (this.#adaptive !== undefined) lane.limit = new AdaptiveLimit(this.#limitOptions(key))
     if (this.#registry !== undefined) {
       try {
         const handle = this.#registry.observe(`undici:${key}`, () => lane.waiting + lane.permitWaiting, {

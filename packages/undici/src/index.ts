@@ -8,6 +8,7 @@ export {
   type ThrottleKeyStats,
 } from './adaptive-throttle.js'
 export {
+  type AdaptiveConcurrency,
   type BulkheadInterceptor,
   type BulkheadKeyStats,
   type BulkheadOptions,

@@ -1,0 +1,363 @@
+/**
+ * The one definition of the snapshot document (`GET /beamline/v1/snapshot`): the TypeScript types of
+ * the snapshot are derived from it (`Static`), the sidecar validates with it (ajv), and the checked-in
+ * `sidecar/schema/snapshot-v1.schema.json` and `docs/snapshot-schema.md` are generated from it (tests
+ * fail when they are stale). Descriptions here are the documentation.
+ *
+ * A service never loads this module: the exporter imports only its types, so TypeBox is needed to
+ * type-check against the exporter and by the sidecar at run time (`@beamline/exporter/schema`), never
+ * in the service's process.
+ *
+ * Versioning (docs/snapshot-schema.md): `schema` names the major version. Additions keep it — every
+ * object accepts properties it does not list, and a field added later is optional here, so readers of
+ * an older minor ignore it and documents of an older minor stay valid. A rename, removal or change of
+ * meaning is a new major (`beamline.snapshot/v2`), which a v1 reader refuses by name.
+ */
+import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import {
+  MAX_GC_TYPES,
+  MAX_HEAP_SPACES,
+  MAX_KEY,
+  MAX_LIST,
+  MAX_MAP,
+  MAX_NAME,
+  MAX_RUNTIME_KEY,
+  MAX_SIGNALS,
+  MAX_TOP,
+  SNAPSHOT_SCHEMA,
+} from './snapshot-limits.js'
+
+const Name = (description: string) => Type.String({ maxLength: MAX_NAME, description })
+/** A count or a cumulative counter: a non-negative number (counters may pass 2^53 only in theory). */
+const Count = (description: string) => Type.Number({ minimum: 0, description })
+const Seconds = (description: string) => Type.Number({ minimum: 0, description })
+const Level = (description: string) => Type.Integer({ minimum: 0, maximum: 2, description })
+const Nullable = <T extends TSchema>(schema: T, description: string) =>
+  Type.Union([Type.Null(), schema], { description })
+
+/** An object keyed by names the service chose: bounded in size and key length. */
+function NameMap<T extends TSchema>(
+  value: T,
+  options: { maxProperties: number; maxKey: number; description: string },
+) {
+  return Type.Unsafe<Record<string, Static<T>>>({
+    type: 'object',
+    maxProperties: options.maxProperties,
+    propertyNames: { maxLength: options.maxKey },
+    additionalProperties: value,
+    description: options.description,
+  })
+}
+
+/**
+ * Messages dropped after being accepted, by cause. A new cause is added here as an optional count;
+ * readers that sum the causes (the sidecar's dropped rate) include it without a change.
+ */
+export const DropCountsSchema = Type.Object(
+  {
+    overflow: Count(
+      'Evicted from a full drop-oldest mailbox to make room for a newer message (a message refused at enqueue counts as rejected, not here).',
+    ),
+    expired: Count('Discarded unread because they waited longer than the mailbox’s maxAgeMs.'),
+    abandoned: Type.Optional(
+      Count(
+        'Still queued in a mailbox when its thread died, counted when the registry reclaimed the thread. Exporters older than it leave it out.',
+      ),
+    ),
+  },
+  { title: 'DropCounts', description: 'Messages dropped after being accepted, by cause: cumulative.' },
+)
+
+/** The message counters every mailbox row, group and the totals carry. */
+const MailboxCounters = {
+  enqueued: Count('Messages accepted: cumulative.'),
+  dequeued: Count('Messages taken out by a consumer: cumulative.'),
+  rejected: Count('Messages refused at enqueue because the mailbox was full (reject mode): cumulative.'),
+  dropped: DropCountsSchema,
+}
+
+/** A set of mailboxes' totals, described as where it appears (a group, or every group together). */
+const mailboxGroup = (description: string) =>
+  Type.Object(
+    {
+      queued: Count('Messages waiting now.'),
+      nonEmpty: Count('Mailboxes holding at least one message now.'),
+      longest: Count('Length of the longest mailbox now.'),
+      mailboxes: Count('Mailboxes open now.'),
+      ...MailboxCounters,
+    },
+    { title: 'MailboxGroup', description },
+  )
+
+export const MailboxGroupSchema = mailboxGroup('Totals of a set of mailboxes (one group, or every group).')
+
+export const MailboxTopRowSchema = Type.Object(
+  {
+    name: Name('The mailbox’s name.'),
+    group: Name('Its group.'),
+    length: Count('Messages waiting now.'),
+    peak: Count('Longest it has been since it opened.'),
+    ...MailboxCounters,
+    oldestAgeMs: Nullable(
+      Count('Age of the oldest waiting message in milliseconds; 0 when empty.'),
+      'Age of the oldest waiting message in milliseconds, 0 when empty; null for an observed queue (`registry.observe`), whose items the registry never saw and whose age is unknown.',
+    ),
+  },
+  { title: 'MailboxTopRow', description: 'One of the longest mailboxes.' },
+)
+
+const LongestSchema = Type.Object(
+  {
+    name: Name('The mailbox’s name.'),
+    group: Name('Its group.'),
+    length: Count('Messages waiting in it now.'),
+  },
+  { title: 'LongestMailbox' },
+)
+
+export const MailboxesSchema = Type.Object(
+  {
+    totals: mailboxGroup('Every group together.'),
+    groups: NameMap(MailboxGroupSchema, {
+      maxProperties: MAX_LIST,
+      maxKey: MAX_KEY,
+      description: 'Per mailbox group, by group name.',
+    }),
+    longest: Nullable(LongestSchema, 'The longest mailbox; null when every mailbox is empty.'),
+    top: Type.Array(MailboxTopRowSchema, {
+      maxItems: MAX_TOP,
+      description: 'The `topN` (default 20) longest mailboxes, longest first.',
+    }),
+    overflowNames: Count('Mailboxes whose names did not fit the shared name table: counted, not named.'),
+  },
+  { description: 'The mailbox registry.' },
+)
+
+export const SemaphoreRowSchema = Type.Object(
+  {
+    name: Name('The semaphore’s `name`; one row per name.'),
+    max: Count('Permits it has.'),
+    inUse: Count('Permits held now.'),
+    waiting: Count('Callers queued for a permit now.'),
+    acquired: Count('Acquisitions granted, one per call whatever its permits: cumulative.'),
+    rejected: Count('Acquisitions refused (no free permit, or the wait queue full): cumulative.'),
+    timedOut: Count(
+      'Acquisitions that stopped waiting without a permit (timeout, abort, thread exit): cumulative.',
+    ),
+    peakInUse: Count('Most permits held at once since it was created.'),
+    reclaimed: Count('Permits returned on behalf of threads that died holding them: cumulative.'),
+  },
+  { title: 'SemaphoreRow' },
+)
+
+export const PressureReasonSchema = Type.Object(
+  {
+    signal: Name('The signal’s name (a PressureMonitor threshold name, e.g. `eventLoopDelayP99Ms`).'),
+    value: Type.Number({ description: 'Its latest value, in the signal’s own unit.' }),
+    throttle: Type.Number({ description: 'Its throttle threshold.' }),
+    shed: Type.Number({ description: 'Its shed threshold.' }),
+    level: Level('The level it holds the monitor at, hysteresis included.'),
+  },
+  { title: 'PressureReason' },
+)
+
+export const ShedCountSchema = Type.Object(
+  {
+    route: Name('The route label.'),
+    reason: Name('The signal (or word) it was shed for.'),
+    count: Count('Requests shed: cumulative.'),
+  },
+  { title: 'ShedCount' },
+)
+
+export const PressureSchema = Type.Object(
+  {
+    level: Level('0 ok, 1 throttle, 2 shed.'),
+    score: Type.Number({
+      description: 'How far the worst signal is between its throttle (0) and shed (1) thresholds.',
+    }),
+    reasons: Type.Array(PressureReasonSchema, {
+      maxItems: MAX_SIGNALS,
+      description: 'Signals holding the level at 1 or 2, strongest first.',
+    }),
+    signals: NameMap(Type.Number(), {
+      maxProperties: MAX_SIGNALS,
+      maxKey: MAX_KEY,
+      description:
+        'Latest value of every sampled signal by threshold name, in the signal’s own unit (`eventLoopDelayP99Ms` in milliseconds, fractions 0–1, queues in messages).',
+    }),
+    shed: Type.Array(ShedCountSchema, {
+      maxItems: MAX_LIST,
+      description: 'Requests shed, by route and reason.',
+    }),
+  },
+  { description: 'The pressure monitor.' },
+)
+
+export const RingSchema = Type.Object(
+  {
+    version: Count('Generation; changes on every membership change.'),
+    nodes: Count('Nodes in the ring.'),
+    weight: Type.Number({ minimum: 0, description: 'Sum of the nodes’ weights.' }),
+  },
+  { title: 'Ring' },
+)
+
+export const BulkheadRowSchema = Type.Object(
+  {
+    key: Name('The origin; one row per origin (the rows of several bulkheads of one origin are summed).'),
+    active: Count('Requests in flight now.'),
+    queued: Count('Requests waiting for a slot now.'),
+    admitted: Count('Requests admitted: cumulative.'),
+    queuedTotal: Count('Requests that had to wait: cumulative.'),
+    rejected: Count('Requests refused (no slot and the queue full): cumulative.'),
+    timedOut: Count('Requests that waited longer than the queue timeout: cumulative.'),
+    aborted: Count('Requests aborted while waiting: cumulative.'),
+  },
+  { title: 'BulkheadRow' },
+)
+
+export const ThrottleRowSchema = Type.Object(
+  {
+    key: Name('The origin; one row per origin, as for bulkheads.'),
+    requests: Count(
+      'Requests with a known outcome in the sliding window: a gauge, it falls as the window slides.',
+    ),
+    accepts: Count('Requests of the window the backend accepted: a gauge.'),
+    probability: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description:
+        'Probability that the next request is refused locally; the highest of the origin’s throttles.',
+    }),
+    throttled: Count('Requests refused locally: cumulative.'),
+    requestsTotal: Type.Optional(Count('Requests counted: cumulative (absent from older exporters).')),
+    acceptsTotal: Type.Optional(
+      Count('Requests the backend accepted: cumulative (absent from older exporters).'),
+    ),
+  },
+  { title: 'ThrottleRow' },
+)
+
+export const UndiciSchema = Type.Object(
+  {
+    bulkheads: Type.Array(BulkheadRowSchema, {
+      maxItems: MAX_LIST,
+      description: 'Outbound bulkheads, by origin.',
+    }),
+    throttles: Type.Array(ThrottleRowSchema, {
+      maxItems: MAX_LIST,
+      description: 'Client-side adaptive throttles (Google SRE), by origin.',
+    }),
+  },
+  { description: '@beamline/undici.' },
+)
+
+const DelaySeconds = (stat: string) => Seconds(`\`nodejs.eventloop.delay.${stat}\`, seconds.`)
+
+export const RuntimeSchema = Type.Object(
+  {
+    windowSeconds: Seconds('Length of the window the delay and utilization describe (1 s).'),
+    eventLoopDelay: Type.Object(
+      {
+        min: DelaySeconds('min'),
+        max: DelaySeconds('max'),
+        mean: DelaySeconds('mean'),
+        stddev: DelaySeconds('stddev'),
+        p50: DelaySeconds('p50'),
+        p90: DelaySeconds('p90'),
+        p99: DelaySeconds('p99'),
+      },
+      { description: 'Event-loop delay over the last complete window (10 ms resolution).' },
+    ),
+    eventLoopUtilization: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description: '`nodejs.eventloop.utilization`: fraction of the window the loop was busy.',
+    }),
+    gc: NameMap(
+      Type.Object(
+        { count: Count('Collections: cumulative.'), seconds: Seconds('Time in them, seconds: cumulative.') },
+        { title: 'GcTotal' },
+      ),
+      {
+        maxProperties: MAX_GC_TYPES,
+        maxKey: MAX_RUNTIME_KEY,
+        description: '`v8js.gc.duration` by `v8js.gc.type` (major, minor, incremental, weakcb).',
+      },
+    ),
+    heapSpaces: NameMap(
+      Type.Object(
+        {
+          used: Count('`v8js.memory.heap.used`, bytes.'),
+          limit: Count('`v8js.memory.heap.limit`, bytes.'),
+          available: Count('`v8js.heap.space.available_size`, bytes.'),
+          physical: Count('`v8js.heap.space.physical_size`, bytes.'),
+        },
+        { title: 'HeapSpace' },
+      ),
+      {
+        maxProperties: MAX_HEAP_SPACES,
+        maxKey: MAX_RUNTIME_KEY,
+        description: 'V8 heap by `v8js.heap.space.name`.',
+      },
+    ),
+    rssBytes: Count('`process.memory.usage`: resident set size, bytes.'),
+  },
+  { description: 'The serving thread’s runtime (OpenTelemetry semantic-convention names, base units).' },
+)
+
+export const SnapshotSchema = Type.Object(
+  {
+    schema: Type.Literal(SNAPSHOT_SCHEMA, { description: 'Document type and major version.' }),
+    service: Name('The exporter’s `service` option.'),
+    instance: Name('The `instance` option; `hostname:pid` by default.'),
+    pid: Type.Integer({ minimum: 0, description: 'Process id.' }),
+    startTime: Count(
+      'When the process started, milliseconds since the Unix epoch: a new value is a restart.',
+    ),
+    time: Count('When the snapshot was built, milliseconds since the Unix epoch; rates use this clock.'),
+    mailboxes: Nullable(MailboxesSchema, 'The mailbox registry; null when none is exported.'),
+    semaphores: Type.Array(SemaphoreRowSchema, {
+      maxItems: MAX_LIST,
+      description: 'Semaphores, one row per name.',
+    }),
+    pressure: Nullable(PressureSchema, 'The pressure monitor; null when none is exported.'),
+    rings: NameMap(RingSchema, {
+      maxProperties: MAX_MAP,
+      maxKey: MAX_KEY,
+      description: 'Hash rings by the name they are exported under.',
+    }),
+    undici: UndiciSchema,
+    runtime: RuntimeSchema,
+  },
+  {
+    $id: 'https://beamline.dev/schema/snapshot-v1.schema.json',
+    title: 'beamline snapshot, version 1',
+    description:
+      'The document GET /beamline/v1/snapshot returns (docs/snapshot-schema.md). Counters are cumulative since the process started; gauges are values at `time`. Readers ignore properties they do not know: additions keep the schema id, renames or removals bump its major version.',
+  },
+)
+
+/** A document as read: every field and list readonly, as the snapshot is never changed once built. */
+type Immutable<T> = T extends readonly (infer U)[]
+  ? readonly Immutable<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: Immutable<T[K]> }
+    : T
+
+export type DropCounts = Immutable<Static<typeof DropCountsSchema>>
+export type MailboxGroup = Immutable<Static<typeof MailboxGroupSchema>>
+export type MailboxTopRow = Immutable<Static<typeof MailboxTopRowSchema>>
+export type SnapshotMailboxes = Immutable<Static<typeof MailboxesSchema>>
+export type SemaphoreRow = Immutable<Static<typeof SemaphoreRowSchema>>
+export type PressureReasonRow = Immutable<Static<typeof PressureReasonSchema>>
+export type ShedCountRow = Immutable<Static<typeof ShedCountSchema>>
+export type SnapshotPressure = Immutable<Static<typeof PressureSchema>>
+export type SnapshotRing = Immutable<Static<typeof RingSchema>>
+export type BulkheadRow = Immutable<Static<typeof BulkheadRowSchema>>
+export type ThrottleRow = Immutable<Static<typeof ThrottleRowSchema>>
+export type SnapshotUndici = Immutable<Static<typeof UndiciSchema>>
+export type RuntimeSnapshot = Immutable<Static<typeof RuntimeSchema>>
+/** The document `GET /beamline/v1/snapshot` returns (docs/snapshot-schema.md). */
+export type Snapshot = Immutable<Static<typeof SnapshotSchema>>
