@@ -4,10 +4,19 @@
  */
 import { SNAPSHOT_METRICS as S, SIDECAR_METRICS as X } from '@beamline/sidecar'
 import { beamlineDashboard } from './dashboard.js'
-import { GREEN, RED, states, stateTimelinePanel, timeseriesPanel, YELLOW } from './panels.js'
-import { PROMETHEUS_UP, peak, rate, sel } from './selectors.js'
+import { GREEN, RED, states, stateTimelinePanel, tablePanel, timeseriesPanel, YELLOW } from './panels.js'
+import { RECORDED } from './recording-rules.js'
+import { PROMETHEUS_UP, peak, rate, recordedSel, sel } from './selectors.js'
 
 const BY_INSTANCE = 'by (service, instance)'
+
+/**
+ * The drill-down from a fleet table row to this dashboard for that one process: the row's service and
+ * instance become the variables, the data source, job and time range are kept.
+ */
+export const INSTANCE_DRILL_DOWN =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable and data-link syntax.
+  '/d/beamline-overview/beamline-overview?${__url_time_range}&${datasource:queryparam}&${job:queryparam}&var-service=${__data.fields.service}&var-instance=${__data.fields.instance}'
 const INSTANCE_LEGEND = '{{service}} {{instance}}'
 
 export function overview() {
@@ -238,6 +247,127 @@ export function overview() {
           }),
         ],
       },
+      fleetRow(),
     ],
   })
+}
+
+const R = RECORDED
+/** The ten pods with the most queued messages: the rows of "Top pods", every column limited to them. */
+const TOP_PODS = `topk(10, ${recordedSel(R.podQueuedPeak)})`
+const onTopPods = (expr: string) => `${expr} and on (job, service, instance) ${TOP_PODS}`
+const LEVEL_COLOURS = [GREEN, YELLOW, RED]
+
+/**
+ * Fleet questions — which of 40 pods sheds, how much is queued across the service, is a pod's
+ * sidecar down — from the recording rules (grafana/src/recording-rules.ts), so a dashboard over
+ * hundreds of pods reads one series per pod or per service instead of every raw series.
+ */
+function fleetRow() {
+  return {
+    title: 'Fleet',
+    panels: [
+      timeseriesPanel({
+        title: 'Pods by pressure level',
+        description:
+          'How many processes of each service are at each pressure level (highest poll of the last 30 s), from the recording rule service_level:beamline_pressure_level_peak:count. Bad: any pod at shed (2), or a growing share at throttle (1) — the service as a whole is short of capacity when many pods are, one pod is stuck or unlucky when only it is. Do: many pods → scale out or cut the load; one pod → "Top pods" below and its Overview (click its row).',
+        unit: 'short',
+        min: 0,
+        stack: true,
+        queries: [
+          {
+            expr: `sum by (service, level) (${recordedSel(R.serviceLevelPods)})`,
+            legend: '{{service}} level {{level}}',
+          },
+        ],
+        overrides: LEVEL_COLOURS.map((colour, level) => ({
+          matcher: `.* level ${level}$`,
+          properties: [{ id: 'color', value: { mode: 'fixed', fixedColor: colour } }],
+        })),
+      }),
+      tablePanel({
+        title: 'Top pods by queued messages',
+        description:
+          'The ten processes with the most messages queued (sum over their groups of the highest poll of the last 30 s), with their longest mailbox, shed rate (1 min) and pressure level; click a row for its Overview. Bad: one pod far above the others — its consumers are stuck, or the hash ring sends it a hot key. Do: open its Overview (the instance drill-down), then the sidecar’s /api/v1/snapshot of that pod for the mailbox names.',
+        unit: 'short',
+        columns: {
+          'Value #A': 'queued',
+          'Value #B': 'longest',
+          'Value #C': 'shed/s',
+          'Value #D': 'level',
+        },
+        sortBy: 'queued',
+        queries: [
+          { expr: TOP_PODS, legend: '' },
+          { expr: onTopPods(recordedSel(R.podLongestPeak)), legend: '' },
+          { expr: onTopPods(recordedSel(R.podShedRate)), legend: '' },
+          { expr: onTopPods(recordedSel(R.podLevelPeak)), legend: '' },
+        ],
+        links: [{ title: 'Overview of this pod', url: INSTANCE_DRILL_DOWN }],
+      }),
+      timeseriesPanel({
+        title: 'Refused per second by service',
+        description:
+          'Requests shed with 503 by all pods of each service, by route, and acquisitions refused by each semaphore (recording rules, 1 min rates). Bad: sustained shedding on a service whose pods are not all at shed — the load is unevenly spread; on every pod — the service lacks capacity. Do: compare with "Pods by pressure level"; scale out, or fix the balancing.',
+        unit: 'reqps',
+        min: 0,
+        queries: [
+          {
+            expr: `sum by (service, route) (${recordedSel(R.routeShedRate)})`,
+            legend: '{{service}} {{route}} shed',
+          },
+          {
+            expr: `sum by (service, semaphore) (${recordedSel(R.semaphoreRejectedRate)})`,
+            legend: '{{service}} {{semaphore}} refused',
+          },
+        ],
+      }),
+      timeseriesPanel({
+        title: 'Admitted per second by service',
+        description:
+          'Work the pods of each service took on: messages into mailboxes, permits granted by each semaphore, outbound requests admitted by the bulkhead of each origin (recording rules, 1 min rates). Bad: admitted work falling while the offered load (shed + admitted) holds — the service does less for the same traffic. Do: check "Refused per second" and the runtime panels of the worst pods.',
+        unit: 'ops',
+        min: 0,
+        queries: [
+          {
+            expr: `sum by (service) (${recordedSel(R.serviceEnqueuedRate)})`,
+            legend: '{{service}} messages',
+          },
+          {
+            expr: `sum by (service, semaphore) (${recordedSel(R.semaphoreAcquiredRate)})`,
+            legend: '{{service}} {{semaphore}} permits',
+          },
+          {
+            expr: `sum by (service, origin) (${recordedSel(R.originAdmittedRate)})`,
+            legend: '{{service}} {{origin}}',
+          },
+        ],
+      }),
+      timeseriesPanel({
+        title: 'Queued messages by service',
+        description:
+          'Messages waiting in every mailbox of every pod of each service, and the longest single mailbox of any of its pods (highest poll of the last 30 s). Bad: a total that keeps growing — the whole service falls behind; a longest far above total ÷ pods — one pod or one key. Do: "Top pods by queued messages" names the pods; Beamline / Mailboxes the groups.',
+        unit: 'short',
+        min: 0,
+        queries: [
+          { expr: `sum by (service) (${recordedSel(R.serviceQueued)})`, legend: '{{service}} queued' },
+          {
+            expr: `max by (service) (${recordedSel(R.serviceLongestPeak)})`,
+            legend: '{{service}} longest',
+          },
+        ],
+      }),
+      timeseriesPanel({
+        title: 'Targets and sidecars down',
+        description:
+          'How many exporters the sidecars cannot read (targets) and how many sidecars Prometheus cannot scrape, fleet-wide: the count that stays readable with hundreds of pods, where "Targets up" does not. Bad: anything above 0 for more than a scrape or two (alerts BeamlineTargetDown, BeamlineSidecarDown) — those pods are invisible above. Do: "Targets up" names them; the sidecar’s /api/v1/targets gives the reason.',
+        unit: 'short',
+        min: 0,
+        queries: [
+          { expr: `sum (1 - ${sel(X.targetUp)})`, legend: 'targets down' },
+          { expr: `sum (1 - ${sel(PROMETHEUS_UP)})`, legend: 'sidecars down' },
+        ],
+      }),
+    ],
+  }
 }

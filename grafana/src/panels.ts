@@ -17,6 +17,7 @@ import {
   VizLegendOptionsBuilder,
 } from '@grafana/grafana-foundation-sdk/common'
 import {
+  DashboardLinkBuilder,
   type DynamicConfigValue,
   FieldColorBuilder,
   FieldColorModeId,
@@ -182,17 +183,22 @@ export interface TableSpec extends PanelSpec {
   columns: Readonly<Record<string, string>>
   /** Header of the column to sort by, descending. */
   sortBy: string
+  /** Data links on every cell, e.g. a drill-down to one row's instance (`${__data.fields.instance}`). */
+  links?: ReadonlyArray<{ title: string; url: string }>
 }
 
 /** Instant queries merged into one row per label set (Grafana's `merge` transformation). */
 export function tablePanel(spec: TableSpec): table.PanelBuilder {
-  return apply(new table.PanelBuilder(), spec, true)
+  const b = apply(new table.PanelBuilder(), spec, true)
     .withTransformation({ id: 'merge', options: {} })
     .withTransformation({
       id: 'organize',
       options: { excludeByName: { Time: true, job: true }, renameByName: { ...spec.columns } },
     })
     .sortBy([new TableSortByFieldStateBuilder().displayName(spec.sortBy).desc(true)])
+  if (spec.links)
+    b.dataLinks(spec.links.map((l) => new DashboardLinkBuilder(l.title).url(l.url).targetBlank(false)))
+  return b
 }
 
 export type { Panel }

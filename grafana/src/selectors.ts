@@ -4,6 +4,7 @@
  * selector carries the dashboard's filters, so no panel ever mixes services the operator did not pick.
  */
 import { type MetricDef, PEAK_METRICS, servedLabels } from '@beamline/sidecar'
+import type { RecordedDef } from './recording-rules.js'
 
 /**
  * Prometheus' own per-scrape series: `up` is 0 when Prometheus cannot scrape the sidecar itself, the
@@ -34,4 +35,15 @@ export function peak(def: MetricDef): MetricDef {
 /** `rate(selector[$__rate_interval])`: Grafana widens the window to at least four scrape intervals. */
 export function rate(def: MetricDef, ...extra: string[]): string {
   return `rate(${sel(def, ...extra)}[$__rate_interval])`
+}
+
+/** A recorded series with the filters its labels allow: job always, service and instance when kept. */
+export function recordedSel(def: RecordedDef, ...extra: string[]): string {
+  const matchers = [
+    JOB_FILTER,
+    ...(def.labels.includes('service') ? ['service=~"$service"'] : []),
+    ...(def.labels.includes('instance') ? ['instance=~"$instance"'] : []),
+    ...extra,
+  ]
+  return `${def.name}{${matchers.join(',')}}`
 }

@@ -1,18 +1,18 @@
 #!/usr/bin/env node
 /**
- * `npm run dashboards`: regenerates grafana/dashboards/*.json from the TypeScript definitions.
+ * `npm run dashboards`: regenerates grafana/dashboards/*.json from the TypeScript definitions, the
+ * recording rules (grafana/alerts/beamline-recording-rules.yml) and the Kubernetes PrometheusRule.
  * `--check` writes nothing and exits 1 when a checked-in file differs (what the tests also assert).
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { DASHBOARDS, dashboardJson } from './dashboards.js'
+import { join } from 'node:path'
+import { GENERATED_FILES, REPOSITORY } from './generated.js'
 
-const dir = new URL('../../dashboards/', import.meta.url)
 const check = process.argv.includes('--check')
 let stale = 0
-for (const d of DASHBOARDS) {
-  const path = fileURLToPath(new URL(d.file, dir))
-  const text = dashboardJson(d.build())
+for (const f of GENERATED_FILES) {
+  const path = join(REPOSITORY, f.path)
+  const text = f.text()
   if (check) {
     let current = ''
     try {

@@ -9,7 +9,13 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { DASHBOARDS, dashboardJson, PROMETHEUS_UP } from '@beamline/grafana'
+import {
+  DASHBOARDS,
+  dashboardJson,
+  PROMETHEUS_UP,
+  RECORDED_SERIES,
+  type RecordedDef,
+} from '@beamline/grafana'
 import { METRICS, type MetricDef, servedLabels } from '@beamline/sidecar'
 import {
   DASHBOARD_FILES,
@@ -22,6 +28,8 @@ import {
 } from './helpers.js'
 
 const BY_NAME = new Map<string, MetricDef>(METRICS.map((d) => [d.name, d]))
+/** Series of the recording rules (grafana/src/recording-rules.ts), filtered by the labels they keep. */
+const RECORDED_BY_NAME = new Map<string, RecordedDef>(RECORDED_SERIES.map((d) => [d.name, d]))
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax.
 const DS = '${datasource}'
 
@@ -57,6 +65,13 @@ function checkSelectors(where: string, expr: string, problems: string[]): void {
   const selectors = metricSelectors(expr)
   if (selectors.length === 0) problems.push(`${where}: no metric in ${expr}`)
   for (const { metric, matchers } of selectors) {
+    const recorded = RECORDED_BY_NAME.get(metric)
+    if (recorded) {
+      for (const f of ['job=~"$job"', 'service=~"$service"', 'instance=~"$instance"'])
+        if (recorded.labels.includes(/^\w+/.exec(f)![0]) && !matchers.includes(f))
+          problems.push(`${where}: ${metric} without ${f}`)
+      continue
+    }
     const def = BY_NAME.get(metric)
     if (!def && metric !== PROMETHEUS_UP) {
       problems.push(`${where}: ${metric} is not in sidecar/src/metric-names.ts`)
@@ -211,4 +226,46 @@ test('the three dashboards show what the issue lists', () => {
     'beamline_limit_min_rtt_seconds',
     'beamline_limit_queued',
   ])
+})
+
+test('the Overview has a fleet row over the recording rules, and a drill-down from a pod to its Overview', () => {
+  const overview = dashboards.find((d) => d.uid === 'beamline-overview')!
+  const rowAt = overview.panels.findIndex((p) => p.type === 'row' && p.title === 'Fleet')
+  assert.ok(rowAt > 0, 'a Fleet row')
+  const next = overview.panels.findIndex((p, i) => i > rowAt && p.type === 'row')
+  const fleet = overview.panels.slice(rowAt + 1, next < 0 ? undefined : next)
+  const titles = fleet.map((p) => p.title)
+  for (const t of ['Pods by pressure level', 'Top pods by queued messages']) assert.ok(titles.includes(t), t)
+  // The fleet panels read recorded series (one per pod or per service), apart from the up/down count.
+  for (const p of fleet.filter((p) => p.title !== 'Targets and sidecars down')) {
+    for (const t of p.targets ?? [])
+      assert.ok(
+        metricSelectors(t.expr).some((s) => RECORDED_BY_NAME.has(s.metric)),
+        `${p.title}: ${t.expr} reads no recorded series`,
+      )
+  }
+  const top = fleet.find((p) => p.title === 'Top pods by queued messages')!
+  assert.equal(top.type, 'table')
+  const links = (top.fieldConfig?.defaults as { links?: Array<{ url: string }> } | undefined)?.links ?? []
+  assert.equal(links.length, 1)
+  const url = new URL(links[0]!.url, 'http://grafana')
+  const uid = /^\/d\/([\w-]+)\//.exec(url.pathname)?.[1]
+  const target = dashboards.find((d) => d.uid === uid)
+  assert.ok(target, `the drill-down opens a dashboard of this folder: ${url.pathname}`)
+  const variables = new Set(target.templating.list.map((v) => v.name))
+  // Each row's own service and instance (labels every query of the table keeps), the rest kept.
+  for (const field of ['instance', 'service'])
+    assert.equal(url.searchParams.get(`var-${field}`), `\${__data.fields.${field}}`)
+  for (const v of ['datasource', 'job']) assert.ok(links[0]!.url.includes(`\${${v}:queryparam}`), v)
+  assert.ok(links[0]!.url.includes(`\${__url_time_range}`))
+  for (const name of ['instance', 'service', 'datasource', 'job']) assert.ok(variables.has(name), name)
+  for (const t of top.targets ?? []) {
+    for (const { metric } of metricSelectors(t.expr)) {
+      const labels = RECORDED_BY_NAME.get(metric)?.labels ?? []
+      assert.ok(
+        labels.includes('service') && labels.includes('instance'),
+        `${metric} keeps service and instance`,
+      )
+    }
+  }
 })

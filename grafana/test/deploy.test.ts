@@ -59,8 +59,8 @@ test('promtool check config accepts prometheus.yml', (t) => {
   if (!bin) return
   const dir = mkdtempSync(join(tmpdir(), 'beamline-promcfg-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
-  // The rule file path is the container's; point it at the repository's copy.
-  const config = readFileSync(join(GRAFANA_DIR, 'prometheus.yml'), 'utf8').replace(
+  // The rule files' path is the container's; point it at the repository's copies.
+  const config = readFileSync(join(GRAFANA_DIR, 'prometheus.yml'), 'utf8').replaceAll(
     '/etc/prometheus/alerts/',
     `${join(GRAFANA_DIR, 'alerts')}/`,
   )

@@ -1,67 +1,24 @@
-import { accessSync, constants, readFileSync } from 'node:fs'
-import { delimiter, join } from 'node:path'
-import type { TestContext } from 'node:test'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { DashboardJson } from '@beamline/test-kit'
+
+export {
+  type DashboardJson,
+  escapeRegexValue,
+  interpolate,
+  type Panel,
+  prometheusTool,
+  queryPanels,
+  type Target,
+  type Variable,
+} from '@beamline/test-kit'
 
 /** grafana/ in the source tree (tests run from grafana/dist/test). */
 export const GRAFANA_DIR = fileURLToPath(new URL('../../', import.meta.url))
 export const REPO_DIR = join(GRAFANA_DIR, '..')
 
-/**
- * Path of a command of Debian's `prometheus` package (prometheus, promtool), or undefined after
- * skipping the test. Under CI (CI=true) a missing command fails instead: .ci/run installs it.
- */
-export function prometheusTool(t: TestContext, name: 'prometheus' | 'promtool'): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const path = join(dir, name)
-    try {
-      accessSync(path, constants.X_OK)
-      return path
-    } catch {}
-  }
-  const message = `${name} not found on PATH: install the Debian package \`prometheus\` (apt-get install prometheus)`
-  if (process.env.CI === 'true') throw new Error(message)
-  t.skip(message)
-  return undefined
-}
-
 // --- dashboards ---------------------------------------------------------------------------------
-
-export interface Target {
-  expr: string
-  refId: string
-  instant?: boolean
-  range?: boolean
-  datasource?: { type?: string; uid?: string }
-}
-
-export interface Panel {
-  id: number
-  type: string
-  title: string
-  description?: string
-  datasource?: { type?: string; uid?: string }
-  fieldConfig?: { defaults?: { unit?: string } }
-  targets?: Target[]
-  panels?: Panel[]
-}
-
-export interface Variable {
-  type: string
-  name: string
-  query?: unknown
-  allValue?: string
-  includeAll?: boolean
-  datasource?: { type?: string; uid?: string }
-  options?: Array<{ value: string }>
-}
-
-export interface DashboardJson {
-  uid: string
-  title: string
-  panels: Panel[]
-  templating: { list: Variable[] }
-}
 
 export const DASHBOARD_FILES = [
   'beamline-overview.json',
@@ -75,11 +32,6 @@ export function readDashboardText(file: string): string {
 
 export function readDashboards(): DashboardJson[] {
   return DASHBOARD_FILES.map((f) => JSON.parse(readDashboardText(f)) as DashboardJson)
-}
-
-/** Every panel with queries, rows' children included. */
-export function queryPanels(d: DashboardJson): Panel[] {
-  return d.panels.flatMap((p) => (p.type === 'row' ? (p.panels ?? []) : [p]))
 }
 
 // --- PromQL -------------------------------------------------------------------------------------
@@ -137,22 +89,4 @@ export function metricSelectors(expr: string): Selector[] {
 /** Range selectors (`[5m]`, `[$__rate_interval]`) of an expression, brackets included. */
 export function ranges(expr: string): string[] {
   return (expr.match(TOKEN) ?? []).filter((t) => t.startsWith('['))
-}
-
-/** Grafana's escaping of a variable value used in a regex matcher (=~) of a Prometheus query. */
-export function escapeRegexValue(value: string): string {
-  return value.replace(/[\\^$*+?.()|[\]{}]/g, '\\\\$&')
-}
-
-/**
- * Substitutes `$name`, `${name}` and `[[name]]` as Grafana does before sending a query: `values` maps
- * names to their final text (regex-escaped and joined already for multi-value variables).
- */
-export function interpolate(expr: string, values: Readonly<Record<string, string>>): string {
-  return expr.replace(/\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]/g, (whole, a, b, c) => {
-    const name = (a ?? b ?? c) as string
-    const value = values[name]
-    if (value === undefined) throw new Error(`no value for variable ${whole} in ${expr}`)
-    return value
-  })
 }

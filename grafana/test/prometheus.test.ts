@@ -18,15 +18,15 @@
  * - every alert rule evaluates without error on the real series.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, fork, spawn } from 'node:child_process'
+import { type ChildProcess, fork } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { panelQueries, startPrometheus, startSidecarProcess, stopChild } from '@beamline/test-kit'
 import { Agent, request } from 'undici'
 import type { FixtureCommand, FixtureReply } from './fixtures/service.js'
 import {
@@ -35,42 +35,17 @@ import {
   GRAFANA_DIR,
   interpolate,
   prometheusTool,
-  queryPanels,
-  REPO_DIR,
   readDashboards,
 } from './helpers.js'
 
 const SCRAPE_SECONDS = 1
 /** Grafana: max($__interval + scrape interval, 4 × scrape interval). */
 const RATE_INTERVAL = `${4 * SCRAPE_SECONDS}s`
-const SIDECAR_CLI = join(REPO_DIR, 'sidecar', 'dist', 'src', 'cli.js')
 const FIXTURE = fileURLToPath(new URL('./fixtures/service.js', import.meta.url))
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  const exited = once(child, 'exit').then(() => undefined)
-  child.kill('SIGTERM')
-  const kill = setTimeout(() => child.kill('SIGKILL'), 5_000)
-  return exited.finally(() => clearTimeout(kill))
-}
-
-interface PromResponse {
-  status: string
-  error?: string
-  data: {
-    resultType?: string
-    result?: Array<{ metric: Record<string, string>; value?: unknown; values?: unknown[] }>
-  } & Record<string, unknown>
-}
+/** The alert rules and the recording rules the dashboards' fleet row reads. */
+export const RULE_FILES = ['beamline-rules.yml', 'beamline-recording-rules.yml'].map((f) =>
+  join(GRAFANA_DIR, 'alerts', f),
+)
 
 test('dashboards and alert rules against a real Prometheus scraping the sidecar', {
   timeout: 150_000,
@@ -82,7 +57,7 @@ test('dashboards and alert rules against a real Prometheus scraping the sidecar'
   const driver = new Agent({ connections: 64 })
   t.after(async () => {
     await driver.close()
-    await Promise.all(children.map(stop))
+    await Promise.all(children.map(stopChild))
     rmSync(dir, { recursive: true, force: true })
   })
 
@@ -97,75 +72,29 @@ test('dashboards and alert rules against a real Prometheus scraping the sidecar'
     return ((await once(service, 'message')) as [FixtureReply])[0]
   }
 
-  const sidecar = spawn(
-    process.execPath,
-    [SIDECAR_CLI, '--target', fixture.exporterUrl, '--listen', '127.0.0.1:0', '--interval-ms', '1000'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  )
-  children.push(sidecar)
-  let sidecarLog = ''
-  sidecar.stderr.setEncoding('utf8')
-  const sidecarAddress = await new Promise<string>((resolve, reject) => {
-    sidecar.stderr.on('data', (chunk: string) => {
-      sidecarLog += chunk
-      const m = /serving http:\/\/([^/\s]+)\/metrics/.exec(sidecarLog)
-      if (m) resolve(m[1]!)
-    })
-    sidecar.once('exit', (code) => reject(new Error(`sidecar exited with ${code}: ${sidecarLog}`)))
-  })
+  const sidecar = await startSidecarProcess(['--target', fixture.exporterUrl, '--interval-ms', '1000'])
+  children.push(sidecar.child)
 
-  const port = await freePort()
-  const config = join(dir, 'prometheus.yml')
-  writeFileSync(
-    config,
-    [
+  const prometheus = await startPrometheus({
+    bin: prometheusBin,
+    name: 'prometheus',
+    dir,
+    config: [
       'global:',
       `  scrape_interval: ${SCRAPE_SECONDS}s`,
       `  evaluation_interval: ${SCRAPE_SECONDS}s`,
       'rule_files:',
-      `  - ${JSON.stringify(join(GRAFANA_DIR, 'alerts', 'beamline-rules.yml'))}`,
+      ...RULE_FILES.map((f) => `  - ${JSON.stringify(f)}`),
       'scrape_configs:',
       '  - job_name: beamline',
       '    honor_labels: true',
       '    static_configs:',
-      `      - targets: [${JSON.stringify(sidecarAddress)}]`,
+      `      - targets: [${JSON.stringify(new URL(sidecar.url).host)}]`,
       '',
     ].join('\n'),
-  )
-  let prometheusLog = ''
-  const prometheus = spawn(
-    prometheusBin,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  )
-  children.push(prometheus)
-  prometheus.stderr.setEncoding('utf8')
-  prometheus.stderr.on('data', (chunk: string) => {
-    prometheusLog += chunk
   })
-  const base = `http://127.0.0.1:${port}`
-  const api = async (path: string, params: Record<string, string | string[]>): Promise<PromResponse> => {
-    const qs = new URLSearchParams()
-    for (const [k, v] of Object.entries(params)) for (const x of [v].flat()) qs.append(k, x)
-    const res = await request(`${base}${path}?${qs}`, { dispatcher: driver })
-    return (await res.body.json()) as PromResponse
-  }
-  for (let i = 0; ; i++) {
-    if (prometheus.exitCode !== null)
-      assert.fail(`prometheus exited with ${prometheus.exitCode}: ${prometheusLog}`)
-    try {
-      const res = await request(`${base}/-/ready`, { dispatcher: driver })
-      await res.body.dump()
-      if (res.statusCode === 200) break
-    } catch {}
-    if (i > 150) assert.fail(`prometheus not ready after 30 s: ${prometheusLog}`)
-    await sleep(200)
-  }
+  children.push(prometheus.child)
+  const api = prometheus.api
   const start = Date.now() / 1000
 
   // --- load: normal, overload (with shedding), recovery -------------------------------------------
@@ -330,30 +259,22 @@ test('dashboards and alert rules against a real Prometheus scraping the sidecar'
 
   async function checkPanels(d: DashboardJson): Promise<string[]> {
     const failures: string[] = []
-    const windows = d.templating.list.find((v) => v.name === 'window')?.options?.map((o) => o.value) ?? ['']
-    for (const p of queryPanels(d)) {
-      for (const target of p.targets ?? []) {
-        for (const [label, values] of [
-          ['All', allValues],
-          ['picked', picked],
-        ] as const) {
-          for (const w of target.expr.includes('$window') ? windows : ['']) {
-            const query = interpolate(target.expr, { ...values, ...builtins, window: w })
-            const r = target.instant
-              ? await api('/api/v1/query', { query, time: String(end) })
-              : await api('/api/v1/query_range', {
-                  query,
-                  start: String(start),
-                  end: String(end),
-                  step: String(SCRAPE_SECONDS),
-                })
-            const where = `${p.title} ${target.refId} (${label}${w ? `, window ${w}` : ''})`
-            if (r.status !== 'success') failures.push(`${where}: ${r.error} in ${query}`)
-            else if (!r.data.result?.some((s) => s.value !== undefined || (s.values ?? []).length > 0)) {
-              failures.push(`${where}: no series for ${query}`)
-            }
-          }
-        }
+    const choices = [
+      ['All', allValues],
+      ['picked', picked],
+    ] as const
+    for (const { where, query, instant } of panelQueries(d, choices, builtins)) {
+      const r = instant
+        ? await api('/api/v1/query', { query, time: String(end) })
+        : await api('/api/v1/query_range', {
+            query,
+            start: String(start),
+            end: String(end),
+            step: String(SCRAPE_SECONDS),
+          })
+      if (r.status !== 'success') failures.push(`${where}: ${r.error} in ${query}`)
+      else if (!r.data.result?.some((s) => s.value !== undefined || (s.values ?? []).length > 0)) {
+        failures.push(`${where}: no series for ${query}`)
       }
     }
     return failures

@@ -1,9 +1,10 @@
-import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, fork, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { prometheusTool } from '@beamline/test-kit'
 
-export const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url))
+export { eventually, SIDECAR_CLI as CLI, type SidecarProcess, startSidecarProcess } from '@beamline/test-kit'
 
 export interface ServiceReply {
   url: string
@@ -37,55 +38,6 @@ export async function startService(name: string, listen: string, instance?: stri
   }
 }
 
-export interface SidecarProcess {
-  child: ChildProcess
-  url: string
-  stderr: () => string
-}
-
-/** Runs the real command line (`node dist/src/cli.js`) and reads its URL from the startup line. */
-export async function startSidecarProcess(
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<SidecarProcess> {
-  const child = spawn(process.execPath, [CLI, '--listen', '127.0.0.1:0', ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...env },
-  })
-  let err = ''
-  child.stderr!.setEncoding('utf8')
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: string) => {
-      err += chunk
-      const m = /serving (http:\/\/[^/\s]+)\/metrics/.exec(err)
-      if (m) resolve(m[1]!)
-    })
-    child.once('exit', (code) => reject(new Error(`sidecar exited with ${code}: ${err}`)))
-  })
-  return { child, url, stderr: () => err }
-}
-
-/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await check()
-      if (v !== undefined) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
 /** Parses Prometheus text into `name{labels}` → value, labels as printed. */
 export function parseExposition(text: string): Map<string, number> {
   const out = new Map<string, number>()
@@ -110,12 +62,7 @@ export function value(series: Map<string, number>, name: string, ...parts: strin
  * in CI (where .ci/run installs it).
  */
 export function promtool(t: TestContext): string | undefined {
-  const found = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' }).stdout.trim()
-  if (found) return found
-  if (process.env['CI'] === 'true')
-    throw new Error('promtool is missing: install the Debian package `prometheus`')
-  t.skip('promtool is missing: install the Debian package `prometheus` (apt-get install prometheus)')
-  return undefined
+  return prometheusTool(t, 'promtool')
 }
 
 /**

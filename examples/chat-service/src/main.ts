@@ -2,7 +2,7 @@
 /**
  * Runs the chat service on its own:
  *   node dist/src/main.js --apns http://127.0.0.1:8001 --fcm http://127.0.0.1:8002 \
- *        --socket /tmp/chat.sock [--port 8080] [--no-protection]
+ *        --socket /tmp/chat.sock [--port 8080] [--no-protection] [--service NAME] [--instance ID]
  * Prints one JSON line `{ "url", "exporterUrl" }` (or sends it over IPC when forked), then serves
  * until SIGTERM/SIGINT, or until the parent that forked it goes away.
  */
@@ -19,10 +19,14 @@ const { values } = parseArgs({
     port: { type: 'string', default: '0' },
     'no-protection': { type: 'boolean', default: false },
     'db-query-ms': { type: 'string', default: '40' },
+    service: { type: 'string' },
+    instance: { type: 'string' },
   },
 })
 if (!values.apns || !values.fcm || !values.socket) {
-  process.stderr.write('usage: main.js --apns URL --fcm URL --socket PATH [--port N] [--no-protection]\n')
+  process.stderr.write(
+    'usage: main.js --apns URL --fcm URL --socket PATH [--port N] [--no-protection] [--service NAME] [--instance ID]\n',
+  )
   process.exit(2)
 }
 
@@ -32,6 +36,8 @@ const service = await startChatService({
   port: Number(values.port),
   protect: !values['no-protection'],
   dbQueryMs: Number(values['db-query-ms']),
+  ...(values.service === undefined ? {} : { service: values.service }),
+  ...(values.instance === undefined ? {} : { instance: values.instance }),
 })
 const ready = { url: service.url, exporterUrl: service.exporterUrl }
 if (process.send) process.send({ ready })

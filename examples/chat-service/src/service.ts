@@ -40,6 +40,13 @@ export interface ChatServiceOptions {
   dbPoolSize?: number
   /** Milliseconds one pretend query holds a connection. Default 40 (a message costs 2 queries). */
   dbQueryMs?: number
+  /** The exporter's `service` label. Default 'chat-service'. */
+  service?: string
+  /**
+   * The exporter's `instance` label. Default hostname:pid; give the pod's name where a restarted
+   * process should continue the same series (its counters then reset, which rates absorb).
+   */
+  instance?: string
 }
 
 export interface ChatService {
@@ -190,7 +197,8 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
 
   const exporter = await startExporter({
-    service: 'chat-service',
+    service: options.service ?? 'chat-service',
+    ...(options.instance === undefined ? {} : { instance: options.instance }),
     registry,
     semaphores: [db],
     pressure,

@@ -15,6 +15,8 @@ export interface LoadPlan {
   target: string
   phases: Phase[]
   timeoutMs: number
+  /** Distinct rooms the traffic spreads over (each is a mailbox of the service). Default 200. */
+  rooms?: number
 }
 
 /** One second of the run, by scheduled time for `offered`, by completion time for the rest. */
@@ -49,6 +51,7 @@ export interface PhaseTotals {
 const ROOMS = 200
 
 function run(plan: LoadPlan): void {
+  const rooms = plan.rooms ?? ROOMS
   const pool = new Pool(plan.target, { connections: 512, keepAliveTimeout: 30_000 })
   const phaseEnds: number[] = []
   let end = 0
@@ -91,8 +94,8 @@ function run(plan: LoadPlan): void {
 
   function send(scheduledMs: number): void {
     const n = seq++
-    // 10 % of the traffic goes to one hot room, the rest spreads over ROOMS rooms.
-    const room = n % 10 === 0 ? 'lobby' : `r${(n * 7919) % ROOMS}`
+    // 10 % of the traffic goes to one hot room, the rest spreads over the plan's rooms.
+    const room = n % 10 === 0 ? 'lobby' : `r${(n * 7919) % rooms}`
     const user = `u${(n * 104729) % 5000}`
     const body = JSON.stringify({ from: user, text: 'hello', device: DEVICES[n % DEVICES.length] })
     const abort = new AbortController()
