@@ -3,8 +3,15 @@ import { performance } from 'node:perf_hooks'
 import { warnOnce } from '@beamline/core'
 import type { RuntimeSampler } from './runtime.js'
 import { MAX_LIST, MAX_NAME, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
-import type { DropCounts, MailboxGroup, MailboxTopRow, SemaphoreRow, Snapshot } from './snapshot-schema.js'
-import type { MailboxRegistryLike, MailboxTopEntry, SemaphoreLike, Sources } from './sources.js'
+import type {
+  ChannelRow,
+  DropCounts,
+  MailboxGroup,
+  MailboxTopRow,
+  SemaphoreRow,
+  Snapshot,
+} from './snapshot-schema.js'
+import type { ChannelLike, MailboxRegistryLike, MailboxTopEntry, SemaphoreLike, Sources } from './sources.js'
 
 export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
 export type { Snapshot } from './snapshot-schema.js'
@@ -195,8 +202,41 @@ function readRings(sources: Sources): Snapshot['rings'] {
   return rings
 }
 
+/** The row's fields only: `Channel#stats()` also says `closed` and `consumerWaiting`, not exported. */
+function readChannel(source: ChannelLike): ChannelRow {
+  const s = source.stats()
+  return {
+    name: s.name,
+    capacityBytes: s.capacityBytes,
+    usedBytes: s.usedBytes,
+    queuedFrames: s.queuedFrames,
+    framesSent: s.framesSent,
+    bytesSent: s.bytesSent,
+    framesReceived: s.framesReceived,
+    bytesReceived: s.bytesReceived,
+    framesRefused: s.framesRefused,
+    bytesRefused: s.bytesRefused,
+    timedOut: s.timedOut,
+    abandoned: s.abandoned,
+    waitingSenders: s.waitingSenders,
+  }
+}
+
+function readChannels(sources: Sources): ChannelRow[] {
+  const rows = (sources.channels ?? []).flatMap((c, i) => guarded(`channel ${i}`, () => [readChannel(c)], []))
+  if (rows.length > MAX_LIST)
+    warnOnce(
+      'exporter:channels:rows',
+      `beamline exporter: ${rows.length} channels; exporting the first ${MAX_LIST}`,
+    )
+  return rows.length > MAX_LIST ? rows.slice(0, MAX_LIST) : rows
+}
+
 /** The parts of a snapshot read from the sources: everything but identity, time and runtime. */
-export type SourceSections = Pick<Snapshot, 'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici'>
+export type SourceSections = Pick<
+  Snapshot,
+  'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici' | 'channels'
+>
 
 /**
  * Reads every source once, within the schema's bounds: the snapshot's sections, and what the
@@ -227,6 +267,7 @@ export function readSources(sources: Sources, topN: number): SourceSections {
         'probability',
       ),
     },
+    channels: readChannels(sources),
   }
 }
 
