@@ -627,12 +627,13 @@ export function forEachSample(s: SampleSections, sink: SampleSink, onDuplicate?:
   // Absent from the snapshots of exporters older than channels.
   for (const ch of s.channels ?? []) {
     const l = [ch.name]
-    emit(M.channelFrames, [ch.name, 'sent'], ch.framesSent)
-    emit(M.channelFrames, [ch.name, 'received'], ch.framesReceived)
-    emit(M.channelFrames, [ch.name, 'refused'], ch.framesRefused)
-    emit(M.channelBytes, [ch.name, 'sent'], ch.bytesSent)
-    emit(M.channelBytes, [ch.name, 'received'], ch.bytesReceived)
-    emit(M.channelBytes, [ch.name, 'refused'], ch.bytesRefused)
+    const directions = [
+      ['sent', ch.framesSent, ch.bytesSent],
+      ['received', ch.framesReceived, ch.bytesReceived],
+      ['refused', ch.framesRefused, ch.bytesRefused],
+    ] as const
+    for (const [direction, frames] of directions) emit(M.channelFrames, [ch.name, direction], frames)
+    for (const [direction, , bytes] of directions) emit(M.channelBytes, [ch.name, direction], bytes)
     emit(M.channelUsedBytes, l, ch.usedBytes)
     emit(M.channelCapacityBytes, l, ch.capacityBytes)
     emit(M.channelQueuedFrames, l, ch.queuedFrames)
