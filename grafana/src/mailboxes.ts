@@ -1,6 +1,7 @@
 /**
  * Beamline / Mailboxes: where messages wait, per group — backlog, WhatsApp message_queue_stats-style
- * rates over 1 s / 10 s / 100 s, drops by reason, and the groups to look at first.
+ * rates over 1 s / 10 s / 100 s, drops by reason, the groups to look at first, and the fill and
+ * traffic of @beamline/fanout channels.
  */
 import { SNAPSHOT_METRICS as S, SIDECAR_METRICS as X } from '@beamline/sidecar'
 import { beamlineDashboard, labelVariable, windowVariable } from './dashboard.js'
@@ -9,6 +10,8 @@ import { JOB_FILTER, peak, rate, sel, TARGET_FILTERS } from './selectors.js'
 
 const GROUP = 'group=~"$group"'
 const BY_GROUP = 'by (group)'
+const BY_CHANNEL = 'by (service, instance, channel)'
+const CHANNEL_LEGEND = '{{instance}} {{channel}}'
 
 /** The sidecar's rate of `direction` over the selected window. */
 function mailboxRate(direction: 'enqueued' | 'dequeued' | 'dropped', window = '$window'): string {
@@ -152,6 +155,48 @@ export function mailboxes() {
                 legend: '{{group}} {{reason}}',
               },
               { expr: `sum ${BY_GROUP} (${rate(S.mailboxRejected, GROUP)})`, legend: '{{group}} rejected' },
+            ],
+          }),
+        ],
+      },
+      {
+        title: 'Channels (@beamline/fanout)',
+        panels: [
+          timeseriesPanel({
+            title: 'Channel fill',
+            description:
+              'Bytes of each channel’s ring taken by frames the consumer has not read yet, as a fraction of its capacity. Bad: near 100 % — the consuming worker is slower than its producers; trySend refuses and send waits. Do: find why that worker is slow (its event loop, its sessions), spread owners over more workers, or raise capacityBytes if the bursts are short.',
+            unit: 'percentunit',
+            min: 0,
+            max: 1,
+            thresholds: [
+              [0.8, YELLOW],
+              [0.95, RED],
+            ],
+            queries: [
+              {
+                expr: `max ${BY_CHANNEL} (${sel(S.channelUsedBytes)} / ${sel(S.channelCapacityBytes)})`,
+                legend: CHANNEL_LEGEND,
+              },
+            ],
+          }),
+          timeseriesPanel({
+            title: 'Channel frames by direction',
+            description:
+              'Frames per second written (sent), read by the consumer (received) and refused because the channel was full (trySend returned false). Bad: refused above zero — messages to that worker were not delivered, or sent lags received for long. Do: as for "Channel fill"; callers that must not lose a frame use send() with a timeout instead of trySend().',
+            unit: 'ops',
+            min: 0,
+            queries: [
+              {
+                expr: `sum by (instance, channel, direction) (${rate(S.channelFrames)})`,
+                legend: `${CHANNEL_LEGEND} {{direction}}`,
+              },
+            ],
+            overrides: [
+              {
+                matcher: '.* refused$',
+                properties: [{ id: 'color', value: { mode: 'fixed', fixedColor: RED } }],
+              },
             ],
           }),
         ],

@@ -12,9 +12,9 @@
  *   least one series with at least one sample;
  * - every variable query (label_values) lists the fixture's job, service, instance and groups;
  * - what the overload did is what Prometheus shows: level 2 was reached, the shed counter equals the
- *   503s the driver received (the adaptive limit's refusals at the door included), mailbox drops and
- *   rejections, semaphore and bulkhead refusals, a throttle probability above zero, and the limit's
- *   refusals and drops were recorded;
+ *   503s the driver received (the adaptive limit's refusals at the door included), the channel's
+ *   refused frames equal the fixture's count, mailbox drops and rejections, semaphore and bulkhead
+ *   refusals, a throttle probability above zero, and the limit's refusals and drops were recorded;
  * - every alert rule evaluates without error on the real series.
  */
 import assert from 'node:assert/strict'
@@ -172,6 +172,15 @@ test('dashboards and alert rules against a real Prometheus scraping the sidecar'
     if (shedSeen !== overloaded) await sleep(200)
   }
   assert.equal(shedSeen, overloaded, 'every 503 the driver received is in beamline_shed_total')
+  // No send after the last phase: the fixture's own count of channel refusals is final.
+  const { channelRefused } = (await command({})).counts
+  assert.ok(channelRefused > 0, 'the stalled consumer made the channel refuse')
+  let refusedSeen = Number.NaN
+  for (let i = 0; i < 50 && refusedSeen !== channelRefused; i++) {
+    refusedSeen = await scalar('sum(beamline_channel_frames_total{job="beamline",direction="refused"})')
+    if (refusedSeen !== channelRefused) await sleep(200)
+  }
+  assert.equal(refusedSeen, channelRefused, 'every refused trySend is in beamline_channel_frames_total')
   const end = Date.now() / 1000
   const window = `${Math.ceil(end - start) + 5}s`
 

@@ -3,8 +3,8 @@
  * /metrics, except across a restart of the process that owns it, which shows as a new
  * `beamline_process_start_time_seconds` of that service (`beamline_sidecar_start_time_seconds` for the
  * sidecar's own counters). Checked over a changing workload of a real service (fixtures/churn-service:
- * mailboxes opening and closing, a semaphore refusing, undici bulkheads, a throttle whose window
- * slides), polled by the sidecar's command line and rendered once per round, in both formats, with
+ * mailboxes opening and closing, a semaphore refusing, a fanout channel refusing, undici bulkheads,
+ * a throttle whose window slides), polled by the sidecar's command line and rendered once per round, in both formats, with
  * one restart of the service midway.
  */
 import assert from 'node:assert/strict'
@@ -114,6 +114,8 @@ it('regression: windowed values are exported as counters and fall (issue 15 #4):
     'beamline_undici_requests_total',
     'beamline_undici_throttle_requests_total',
     'beamline_semaphore_rejected_total',
+    'beamline_channel_frames_total',
+    'beamline_channel_bytes_total',
     'beamline_sidecar_polls_total',
   ])
     assert.ok(

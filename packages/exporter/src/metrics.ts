@@ -402,6 +402,71 @@ export const SNAPSHOT_METRICS = {
     ['beamline.limit.queue_time', 's'],
     "Time admitted requests waited in the limit's queue; divided by the rate of acquired requests, the mean wait.",
   ),
+  // @beamline/fanout channels.
+  channelFrames: metric(
+    'beamline_channel_frames_total',
+    c,
+    ['channel', 'direction'],
+    '',
+    ['beamline.channel.frames', '{frame}'],
+    'Frames through the channel by direction: sent (written), received (taken out by the consumer), refused (trySend() on a full channel).',
+  ),
+  channelBytes: metric(
+    'beamline_channel_bytes_total',
+    c,
+    ['channel', 'direction'],
+    'bytes',
+    ['beamline.channel.bytes', 'By'],
+    'Payload bytes of those frames, by direction (sent, received, refused).',
+  ),
+  channelUsedBytes: metric(
+    'beamline_channel_used_bytes',
+    g,
+    ['channel'],
+    'bytes',
+    ['beamline.channel.used', 'By'],
+    'Bytes of the ring taken by frames not yet received, headers and padding included.',
+  ),
+  channelCapacityBytes: metric(
+    'beamline_channel_capacity_bytes',
+    g,
+    ['channel'],
+    'bytes',
+    ['beamline.channel.capacity', 'By'],
+    'Bytes of the ring.',
+  ),
+  channelQueuedFrames: metric(
+    'beamline_channel_queued_frames',
+    g,
+    ['channel'],
+    '',
+    ['beamline.channel.queued_frames', '{frame}'],
+    'Frames sent and not yet received.',
+  ),
+  channelTimedOut: metric(
+    'beamline_channel_timed_out_total',
+    c,
+    ['channel'],
+    '',
+    ['beamline.channel.timed_out', '{send}'],
+    'send() calls that found no room before their deadline.',
+  ),
+  channelAbandoned: metric(
+    'beamline_channel_abandoned_frames_total',
+    c,
+    ['channel'],
+    '',
+    ['beamline.channel.abandoned_frames', '{frame}'],
+    'Frames whose producer thread died while writing them, skipped by the consumer.',
+  ),
+  channelWaitingSenders: metric(
+    'beamline_channel_waiting_senders',
+    g,
+    ['channel'],
+    '',
+    ['beamline.channel.waiting_senders', '{send}'],
+    'send() calls parked for room, all threads.',
+  ),
   eventLoopDelayMin: metric(
     'beamline_nodejs_eventloop_delay_min_seconds',
     g,
@@ -570,7 +635,7 @@ const PRESSURE_SIGNALS: ReadonlyMap<string, { readonly def: MetricDef; readonly 
  * collectors read straight from the sources, with the runtime only when they export it.
  */
 export type SampleSections = Pick<Snapshot, 'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici'> &
-  Partial<Pick<Snapshot, 'limits' | 'runtime' | 'startTime'>>
+  Partial<Pick<Snapshot, 'limits' | 'channels' | 'runtime' | 'startTime'>>
 
 /**
  * Passes every sample of `SNAPSHOT_METRICS` in `s` to `sink`, each series once (a repeated one goes
@@ -641,6 +706,23 @@ export function forEachSample(s: SampleSections, sink: SampleSink, onDuplicate?:
     emit(M.undiciThrottled, [t.key], t.throttled)
   }
   for (const l of s.limits ?? []) emitLimit(emit, l)
+  // Absent from the snapshots of exporters older than channels.
+  for (const ch of s.channels ?? []) {
+    const l = [ch.name]
+    const directions = [
+      ['sent', ch.framesSent, ch.bytesSent],
+      ['received', ch.framesReceived, ch.bytesReceived],
+      ['refused', ch.framesRefused, ch.bytesRefused],
+    ] as const
+    for (const [direction, frames] of directions) emit(M.channelFrames, [ch.name, direction], frames)
+    for (const [direction, , bytes] of directions) emit(M.channelBytes, [ch.name, direction], bytes)
+    emit(M.channelUsedBytes, l, ch.usedBytes)
+    emit(M.channelCapacityBytes, l, ch.capacityBytes)
+    emit(M.channelQueuedFrames, l, ch.queuedFrames)
+    emit(M.channelTimedOut, l, ch.timedOut)
+    emit(M.channelAbandoned, l, ch.abandoned)
+    emit(M.channelWaitingSenders, l, ch.waitingSenders)
+  }
   const rt = s.runtime
   if (rt === undefined || s.startTime === undefined) return
   const d = rt.eventLoopDelay

@@ -150,6 +150,30 @@ export const SemaphoreRowSchema = Type.Object(
   { title: 'SemaphoreRow' },
 )
 
+/** One @beamline/fanout channel: a bounded ring of byte frames in shared memory. */
+export const ChannelRowSchema = Type.Object(
+  {
+    name: Name('The channel’s `name`; one row per name.'),
+    capacityBytes: Count('Bytes of its ring.'),
+    usedBytes: Count(
+      'Bytes taken now by frames not yet received (with their 8-byte headers and padding); fill = usedBytes / capacityBytes.',
+    ),
+    queuedFrames: Count('Frames sent and not yet received, now.'),
+    framesSent: Count('Frames written: cumulative.'),
+    bytesSent: Count('Payload bytes of the frames written: cumulative.'),
+    framesReceived: Count('Frames taken out by the consumer: cumulative.'),
+    bytesReceived: Count('Payload bytes of the frames taken out: cumulative.'),
+    framesRefused: Count('trySend() calls refused because the channel was full: cumulative.'),
+    bytesRefused: Count('Payload bytes those refused frames carried: cumulative.'),
+    timedOut: Count('send() calls that found no room before their deadline: cumulative.'),
+    abandoned: Count(
+      'Frames a producer thread died while writing, skipped by the consumer (never half-read): cumulative.',
+    ),
+    waitingSenders: Count('send() calls parked for room now, all threads.'),
+  },
+  { title: 'ChannelRow' },
+)
+
 export const PressureReasonSchema = Type.Object(
   {
     signal: Name('The signal’s name (a PressureMonitor threshold name, e.g. `eventLoopDelayP99Ms`).'),
@@ -424,6 +448,13 @@ export const SnapshotSchema = Type.Object(
       }),
     ),
     runtime: RuntimeSchema,
+    channels: Type.Optional(
+      Type.Array(ChannelRowSchema, {
+        maxItems: MAX_LIST,
+        description:
+          '@beamline/fanout channels, one row per name. Added in a v1 minor: exporters older than it leave it out.',
+      }),
+    ),
   },
   {
     $id: 'https://beamline.dev/schema/snapshot-v1.schema.json',
@@ -445,6 +476,7 @@ export type MailboxGroup = Immutable<Static<typeof MailboxGroupSchema>>
 export type MailboxTopRow = Immutable<Static<typeof MailboxTopRowSchema>>
 export type SnapshotMailboxes = Immutable<Static<typeof MailboxesSchema>>
 export type SemaphoreRow = Immutable<Static<typeof SemaphoreRowSchema>>
+export type ChannelRow = Immutable<Static<typeof ChannelRowSchema>>
 export type PressureReasonRow = Immutable<Static<typeof PressureReasonSchema>>
 export type ShedCountRow = Immutable<Static<typeof ShedCountSchema>>
 export type SnapshotPressure = Immutable<Static<typeof PressureSchema>>

@@ -4,6 +4,7 @@ import { warnOnce } from '@beamline/core'
 import type { RuntimeSampler } from './runtime.js'
 import { MAX_LIST, MAX_NAME, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
 import type {
+  ChannelRow,
   DropCounts,
   LimitRow,
   MailboxGroup,
@@ -11,7 +12,14 @@ import type {
   SemaphoreRow,
   Snapshot,
 } from './snapshot-schema.js'
-import type { LimitLike, MailboxRegistryLike, MailboxTopEntry, SemaphoreLike, Sources } from './sources.js'
+import type {
+  ChannelLike,
+  LimitLike,
+  MailboxRegistryLike,
+  MailboxTopEntry,
+  SemaphoreLike,
+  Sources,
+} from './sources.js'
 
 export { SNAPSHOT_PATH, SNAPSHOT_SCHEMA } from './snapshot-limits.js'
 export type { Snapshot } from './snapshot-schema.js'
@@ -225,8 +233,39 @@ function readLimit(source: LimitLike): LimitRow {
 }
 
 /** The parts of a snapshot read from the sources: everything but identity, time and runtime. */
+/** The row's fields only: `Channel#stats()` also says `closed` and `consumerWaiting`, not exported. */
+function readChannel(source: ChannelLike): ChannelRow {
+  const s = source.stats()
+  return {
+    name: s.name,
+    capacityBytes: s.capacityBytes,
+    usedBytes: s.usedBytes,
+    queuedFrames: s.queuedFrames,
+    framesSent: s.framesSent,
+    bytesSent: s.bytesSent,
+    framesReceived: s.framesReceived,
+    bytesReceived: s.bytesReceived,
+    framesRefused: s.framesRefused,
+    bytesRefused: s.bytesRefused,
+    timedOut: s.timedOut,
+    abandoned: s.abandoned,
+    waitingSenders: s.waitingSenders,
+  }
+}
+
+function readChannels(sources: Sources): ChannelRow[] {
+  const rows = (sources.channels ?? []).flatMap((c, i) => guarded(`channel ${i}`, () => [readChannel(c)], []))
+  if (rows.length > MAX_LIST)
+    warnOnce(
+      'exporter:channels:rows',
+      `beamline exporter: ${rows.length} channels; exporting the first ${MAX_LIST}`,
+    )
+  return rows.length > MAX_LIST ? rows.slice(0, MAX_LIST) : rows
+}
+
+/** The parts of a snapshot read from the sources: everything but identity, time and runtime. */
 export type SourceSections = Pick<Snapshot, 'mailboxes' | 'semaphores' | 'pressure' | 'rings' | 'undici'> &
-  Required<Pick<Snapshot, 'limits'>>
+  Required<Pick<Snapshot, 'limits' | 'channels'>>
 
 /**
  * Reads every source once, within the schema's bounds: the snapshot's sections, and what the
@@ -260,6 +299,7 @@ export function readSources(sources: Sources, topN: number): SourceSections {
     limits: (sources.limits ?? [])
       .slice(0, MAX_LIST)
       .flatMap((l, i) => guarded(`limit ${i}`, () => [readLimit(l)], [])),
+    channels: readChannels(sources),
   }
 }
 

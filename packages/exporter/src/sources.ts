@@ -1,12 +1,13 @@
 /**
  * What the exporter reads, described by shape only: the exporter never imports @beamline/mailbox,
- * semaphore, pressure, ring or undici, so a service pays only for the packages it uses and any object
+ * semaphore, pressure, ring, fanout or undici, so a service pays only for the packages it uses and any object
  * with these methods (a test double, an adapter over another library) can be exported. Every method
  * here reads counters that already live in shared memory; none allocates per mailbox.
  */
 
 import type {
   BulkheadRow,
+  ChannelRow,
   DropCounts,
   MailboxGroup,
   MailboxTopRow,
@@ -70,6 +71,14 @@ export interface MailboxRegistryLike {
 
 export interface SemaphoreLike {
   stats(): SemaphoreStats
+}
+
+/** `Channel#stats()` of @beamline/fanout; fields beyond the row (e.g. `closed`) are not exported. */
+export type ChannelStats = ChannelRow
+
+/** A channel of @beamline/fanout. */
+export interface ChannelLike {
+  stats(): ChannelStats
 }
 
 /** A pressure monitor (@beamline/pressure). */
@@ -157,4 +166,6 @@ export interface Sources {
   readonly undici?: UndiciSources
   /** Adaptive concurrency limits of @beamline/limit, each exported under its own `stats().name` (`limit` label). */
   readonly limits?: readonly LimitLike[]
+  /** Channels of @beamline/fanout, each exported under its own `stats().name`. */
+  readonly channels?: readonly ChannelLike[]
 }
