@@ -118,6 +118,11 @@ export const RECORDED = {
     [...SERVICE, 'level'],
     'Processes of the service at each pressure level ("0", "1", "2") in the sidecar’s --peak-window; a level no process is at has no series.',
   ),
+  limitUtilisation: recorded(
+    'service_limit:beamline_limit_utilisation:ratio',
+    [...SERVICE, 'limit'],
+    'Tokens in flight over the current adaptive limit, all processes of the service, per limit: near 1, every process admits at its limit and the excess waits or is refused.',
+  ),
 } as const satisfies Record<string, RecordedDef>
 
 const R = RECORDED
@@ -156,8 +161,10 @@ export const RECORDING_GROUPS: ReadonlyArray<{ name: string; rules: readonly Rec
         record: R.serviceLevelPods,
         expr: `count_values ${by(SERVICE)} ("level", ${R.podLevelPeak.name})`,
       },
-      // Limit utilisation (in use ÷ current limit, per service and limiter) joins this group once
-      // @beamline/limit exports its metrics through the sidecar's metric-name module.
+      {
+        record: R.limitUtilisation,
+        expr: `sum ${by(R.limitUtilisation.labels)} (${S.limitInFlight.name}) / sum ${by(R.limitUtilisation.labels)} (${S.limitLimit.name})`,
+      },
     ],
   },
 ]
