@@ -69,9 +69,9 @@ test('only beamline errors are accepted across copies: a look-alike is not', () 
 
 test('the class list is not enumerable: it stays out of JSON, spreads and util.inspect', () => {
   const err = new one.InvalidOptionError('max', 'must be an integer')
-  assert.deepEqual(Object.keys(err).sort(), ['code', 'name', 'option'])
+  assert.deepEqual(Object.keys(err).sort(), ['code', 'detail', 'name', 'option'])
   assert.equal(
     JSON.stringify({ ...err }),
-    '{"code":"ERR_BEAMLINE_INVALID_OPTION","name":"InvalidOptionError","option":"max"}',
+    '{"code":"ERR_BEAMLINE_INVALID_OPTION","name":"InvalidOptionError","option":"max","detail":"must be an integer"}',
   )
 })
