@@ -7,6 +7,7 @@
  * values. `/users/42/posts?x=1` → `/users`; `/` → `/`; a first segment that looks like an id (all
  * digits, a UUID or a long hex or base64 token) → `/:id`. Segments are cut to 64 characters.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { InvalidOptionError } from './errors.js'
 import { functionOption, integerOption } from './options.js'
 
@@ -94,4 +95,23 @@ export function overloadResponse(
     },
     body,
   }
+}
+
+/**
+ * What the doors' fastify plugins need of fastify, so that fastify stays a dev dependency of every
+ * package: one `onRequest` hook, the raw request and response, the reply's status, headers and send.
+ */
+export interface FastifyLike {
+  addHook(
+    name: 'onRequest',
+    hook: (
+      request: { raw: IncomingMessage; routeOptions?: { url?: string } },
+      reply: { raw: ServerResponse; code(status: number): FastifyReplyLike },
+      done: (error?: Error) => void,
+    ) => void,
+  ): unknown
+}
+export interface FastifyReplyLike {
+  headers(values: Record<string, string>): FastifyReplyLike
+  send(body: string): unknown
 }

@@ -8,6 +8,8 @@ export {
   type Edge,
   type EdgeOptions,
   edgeOptions,
+  type FastifyLike,
+  type FastifyReplyLike,
   overloadResponse,
   pathOf,
 } from './http-edge.js'

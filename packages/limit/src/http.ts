@@ -16,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   type EdgeOptions,
   edgeOptions,
+  type FastifyLike,
   functionOption,
   InvalidOptionError,
   overloadResponse,
@@ -141,22 +142,6 @@ export function httpLimiter(limit: AdaptiveLimit, options: LimiterOptions = {}):
     door(req, res, undefined, next, ({ status, headers, body }) => {
       res.writeHead(status, headers).end(body)
     })
-}
-
-/** What the fastify plugin needs of fastify, so that fastify stays a dev dependency. */
-interface FastifyLike {
-  addHook(
-    name: 'onRequest',
-    hook: (
-      request: { raw: IncomingMessage; routeOptions?: { url?: string } },
-      reply: { raw: ServerResponse; code(status: number): FastifyReplyLike },
-      done: (error?: Error) => void,
-    ) => void,
-  ): unknown
-}
-interface FastifyReplyLike {
-  headers(values: Record<string, string>): FastifyReplyLike
-  send(body: string): unknown
 }
 
 export interface FastifyLimiterOptions extends LimiterOptions {

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   type EdgeOptions,
   edgeOptions,
+  type FastifyLike,
   functionOption,
   InvalidOptionError,
   overloadResponse,
@@ -87,22 +88,6 @@ export function httpShedder(pressure: PressureMonitor, options?: ShedderOptions)
     const { status, headers, body } = guard.response(refusal)
     res.writeHead(status, headers).end(body)
   }
-}
-
-/** What the fastify plugin needs of fastify, so that fastify stays a dev dependency. */
-interface FastifyLike {
-  addHook(
-    name: 'onRequest',
-    hook: (
-      request: { raw: IncomingMessage; routeOptions?: { url?: string } },
-      reply: { code(status: number): FastifyReplyLike },
-      done: () => void,
-    ) => void,
-  ): unknown
-}
-interface FastifyReplyLike {
-  headers(values: Record<string, string>): FastifyReplyLike
-  send(body: string): unknown
 }
 
 export interface FastifyShedderOptions extends ShedderOptions {
