@@ -18,10 +18,8 @@ export {
 export type { Observation, ObserveOptions } from './observe.js'
 export {
   type AttachOptions,
-  type GroupStats,
   MailboxRegistry,
   type MailboxRegistryHandle,
   type MailboxRegistryOptions,
-  type RegistrySnapshot,
-  type RegistryStats,
 } from './registry.js'
+export type { GroupStats, RegistrySnapshot, RegistryStats } from './registry-scan.js'
