@@ -103,6 +103,68 @@ export async function inThreads(
   return (Math.max(...elapsed) * 1e6) / (threads * ops)
 }
 
+export interface ContendedOptions {
+  /** Table title. */
+  title: string
+  /** URL of the module exporting `className`, whose `attach(handle)` each worker calls. */
+  url: string
+  className: string
+  handle: unknown
+  /** One operation on the attached object `s`, as JavaScript source, e.g. `s.tryAcquire(); s.release()`. */
+  op: string
+  /** The floor's operation on the shared Int32Array `counter`, e.g. `Atomics.add(counter, 0, 1)`. */
+  floorOp: string
+  /** Row labels of the floor (the baseline) and of the measured object. */
+  floorName: string
+  subjectName: string
+  /** Operations per thread per run. Default 2 000 000. */
+  ops?: number
+  /** Interleaved runs of each; the median is printed. Default 3. */
+  runs?: number
+}
+
+/**
+ * Two threads on one shared object against two threads on the floor (`floorOp` on one shared
+ * counter, cache-line ping-pong included), interleaved run by run, printed as a table with the
+ * in-process peers' row marked as unable to share across threads. Returns the table's ratios.
+ */
+export async function contendedAgainstFloor(o: ContendedOptions): Promise<Map<string, number>> {
+  const ops = o.ops ?? 2_000_000
+  const source = `
+    const { workerData, parentPort } = require('node:worker_threads')
+    import(workerData.url).then((m) => {
+      const s = workerData.handle ? m[${JSON.stringify(o.className)}].attach(workerData.handle) : null
+      const counter = new Int32Array(workerData.counter)
+      parentPort.once('message', () => {
+        const start = performance.now()
+        if (s) for (let i = 0; i < workerData.ops; i++) { ${o.op} }
+        else for (let i = 0; i < workerData.ops; i++) { ${o.floorOp} }
+        parentPort.postMessage(performance.now() - start)
+      })
+    })`
+  const counter = new SharedArrayBuffer(64)
+  const run = (handle: unknown) => inThreads(source, { url: o.url, handle, counter, ops }, ops)
+  const floor: number[] = []
+  const subject: number[] = []
+  for (let r = 0; r < (o.runs ?? 3); r++) {
+    floor.push(await run(null))
+    subject.push(await run(o.handle))
+  }
+  return printTable(
+    o.title,
+    [
+      { name: o.floorName, value: median(floor) },
+      { name: o.subjectName, value: median(subject) },
+      {
+        name: 'async-sema / p-limit / cockatiel',
+        value: Number.NaN,
+        note: 'cannot share a limit across threads',
+      },
+    ],
+    o.floorName,
+  )
+}
+
 /** Prints whether a measured value meets a target, without failing: benchmarks are not tests. */
 export function reportTarget(label: string, ok: boolean, detail: string): void {
   console.log(`${ok ? 'target met   ' : 'target MISSED'}  ${label}: ${detail}`)

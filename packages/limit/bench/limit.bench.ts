@@ -8,10 +8,9 @@
  *  - two threads contending on one limit (the peers live inside one thread and cannot share).
  */
 import {
+  contendedAgainstFloor,
   do_not_optimize,
-  inThreads,
   measureCases,
-  median,
   printTable,
   reportTarget,
 } from '@beamline/bench-kit'
@@ -164,50 +163,15 @@ printTable(
   FLOOR,
 )
 
-// Two threads, one limit: each does `ops` tryAcquire+success; against two threads doing the floor.
-const shared = new AdaptiveLimit({ name: 'contended', algorithm: 'fixed', initialLimit: 1_000 })
-const ops = 2_000_000
-const workerSource = `
-  const { workerData, parentPort } = require('node:worker_threads')
-  import(workerData.url).then(({ AdaptiveLimit }) => {
-    const limit = workerData.handle ? AdaptiveLimit.attach(workerData.handle) : null
-    const counter = new Int32Array(workerData.counter)
-    parentPort.once('message', () => {
-      const start = performance.now()
-      if (limit) for (let i = 0; i < workerData.ops; i++) limit.tryAcquire().success()
-      else for (let i = 0; i < workerData.ops; i++) { Atomics.add(counter, 0, 1); Atomics.sub(counter, 0, 1); performance.now() }
-      parentPort.postMessage(performance.now() - start)
-    })
-  })`
-
-const twoThreads = (useLimit: boolean) =>
-  inThreads(
-    workerSource,
-    {
-      url: new URL('../src/index.js', import.meta.url).href,
-      handle: useLimit ? shared.handle : null,
-      counter: counter.buffer,
-      ops,
-    },
-    ops,
-  )
-
-const bare: number[] = []
-const both: number[] = []
-for (let run = 0; run < 3; run++) {
-  bare.push(await twoThreads(false))
-  both.push(await twoThreads(true))
-}
-printTable(
-  'Two threads on one counter (ns per op, wall time / total ops)',
-  [
-    { name: 'floor ×2 threads', value: median(bare) },
-    { name: 'beamline limit tryAcquire+success ×2 threads', value: median(both) },
-    {
-      name: 'async-sema / p-limit / cockatiel',
-      value: Number.NaN,
-      note: 'cannot share a limit across threads',
-    },
-  ],
-  'floor ×2 threads',
-)
+// Two threads, one limit: each does tryAcquire+success; against two threads doing the floor (an
+// Atomics pair and the clock read a success needs).
+await contendedAgainstFloor({
+  title: 'Two threads on one counter (ns per op, wall time / total ops)',
+  url: new URL('../src/index.js', import.meta.url).href,
+  className: 'AdaptiveLimit',
+  handle: new AdaptiveLimit({ name: 'contended', algorithm: 'fixed', initialLimit: 1_000 }).handle,
+  op: 's.tryAcquire().success()',
+  floorOp: 'Atomics.add(counter, 0, 1); Atomics.sub(counter, 0, 1); performance.now()',
+  floorName: 'floor ×2 threads',
+  subjectName: 'beamline limit tryAcquire+success ×2 threads',
+})

@@ -7,10 +7,9 @@
  *  - two threads contending on one semaphore (the peers live inside one thread and cannot share).
  */
 import {
+  contendedAgainstFloor,
   do_not_optimize,
-  inThreads,
   measureCases,
-  median,
   printTable,
   reportTarget,
 } from '@beamline/bench-kit'
@@ -130,51 +129,15 @@ reportTarget(
   `${rejections.get('beamline tryAcquire (full)')!.toFixed(2)}×`,
 )
 
-// Two threads, one semaphore: each does `ops` tryAcquire+release pairs; compare with two threads
-// doing bare Atomics pairs on one shared counter (the floor, including cache-line ping-pong).
-const contended = new Semaphore({ name: 'contended', max: 1_000 })
-const ops = 2_000_000
-const workerSource = `
-  const { workerData, parentPort } = require('node:worker_threads')
-  import(workerData.url).then(({ Semaphore }) => {
-    const sem = workerData.handle ? Semaphore.attach(workerData.handle) : null
-    const counter = new Int32Array(workerData.counter)
-    parentPort.once('message', () => {
-      const start = performance.now()
-      if (sem) for (let i = 0; i < workerData.ops; i++) { sem.tryAcquire(); sem.release() }
-      else for (let i = 0; i < workerData.ops; i++) { Atomics.add(counter, 0, 1); Atomics.sub(counter, 0, 1) }
-      parentPort.postMessage(performance.now() - start)
-    })
-  })`
-
-const twoThreads = (useSemaphore: boolean) =>
-  inThreads(
-    workerSource,
-    {
-      url: new URL('../src/index.js', import.meta.url).href,
-      handle: useSemaphore ? contended.handle : null,
-      counter: counter.buffer,
-      ops,
-    },
-    ops,
-  )
-
-const bare: number[] = []
-const shared: number[] = []
-for (let run = 0; run < 3; run++) {
-  bare.push(await twoThreads(false))
-  shared.push(await twoThreads(true))
-}
-printTable(
-  'Two threads contending on one counter (ns per pair, wall time / total pairs)',
-  [
-    { name: 'bare Atomics pair ×2 threads', value: median(bare) },
-    { name: 'beamline tryAcquire+release ×2 threads', value: median(shared) },
-    {
-      name: 'async-sema / p-limit / cockatiel',
-      value: Number.NaN,
-      note: 'cannot share a limit across threads',
-    },
-  ],
-  'bare Atomics pair ×2 threads',
-)
+// Two threads, one semaphore: each does tryAcquire+release pairs; compare with two threads doing
+// bare Atomics pairs on one shared counter (the floor, including cache-line ping-pong).
+await contendedAgainstFloor({
+  title: 'Two threads contending on one counter (ns per pair, wall time / total pairs)',
+  url: new URL('../src/index.js', import.meta.url).href,
+  className: 'Semaphore',
+  handle: new Semaphore({ name: 'contended', max: 1_000 }).handle,
+  op: 's.tryAcquire(); s.release()',
+  floorOp: 'Atomics.add(counter, 0, 1); Atomics.sub(counter, 0, 1)',
+  floorName: 'bare Atomics pair ×2 threads',
+  subjectName: 'beamline tryAcquire+release ×2 threads',
+})
