@@ -64,6 +64,14 @@ export const SIDECAR_METRICS = {
     ['beamline.semaphore.rate', '{acquisition}/s'],
     'Acquisitions per second over the window, by outcome (acquired, rejected).',
   ),
+  channelRate: def(
+    'beamline_channel_rate',
+    'gauge',
+    ['channel', 'direction', 'window'],
+    'per_second',
+    ['beamline.channel.rate', '{frame}/s'],
+    'Frames per second over the window, by direction (sent, received, refused: trySend() on a full channel).',
+  ),
   gcTimeRatio: def(
     'beamline_v8js_gc_time_ratio',
     'gauge',

@@ -39,7 +39,7 @@ export interface ServedSeries {
 export type Rates = Partial<Record<(typeof RATE_WINDOWS)[number]['label'], number>>
 
 /** What a rated counter is, for the JSON API (`rates[kind][name][direction]`). */
-type RateKind = 'mailbox' | 'semaphore' | 'gc' | 'total'
+type RateKind = 'mailbox' | 'semaphore' | 'channel' | 'gc' | 'total'
 
 interface History {
   readonly track: Track
@@ -354,15 +354,32 @@ export class Store {
       for (const e of s.pressure.shed) shed += e.count
       rated('total', 'all', 'shed', shed)
     }
-    const semaphores = new Set<string>()
-    for (const sem of s.semaphores) {
-      // A repeated name was counted as a collision above; its first entry is the one served.
-      if (semaphores.has(sem.name)) continue
-      semaphores.add(sem.name)
-      const rate = SIDECAR_METRICS.semaphoreRate
-      serveRates(rate, [sem.name, 'acquired'], rated('semaphore', sem.name, 'acquired', sem.acquired))
-      serveRates(rate, [sem.name, 'rejected'], rated('semaphore', sem.name, 'rejected', sem.rejected))
+    /** Rates of rows known by name (semaphores, channels), one counter of the row by direction. */
+    const rateRows = <R extends { readonly name: string }>(
+      rows: readonly R[],
+      kind: RateKind,
+      def: MetricDef,
+      counters: Readonly<Record<string, (row: R) => number>>,
+    ) => {
+      const names = new Set<string>()
+      for (const row of rows) {
+        // A repeated name was counted as a collision above; its first entry is the one served.
+        if (names.has(row.name)) continue
+        names.add(row.name)
+        for (const [direction, count] of Object.entries(counters))
+          serveRates(def, [row.name, direction], rated(kind, row.name, direction, count(row)))
+      }
     }
+    rateRows(s.semaphores, 'semaphore', SIDECAR_METRICS.semaphoreRate, {
+      acquired: (sem) => sem.acquired,
+      rejected: (sem) => sem.rejected,
+    })
+    // Absent from the snapshots of exporters older than channels.
+    rateRows(s.channels ?? [], 'channel', SIDECAR_METRICS.channelRate, {
+      sent: (ch) => ch.framesSent,
+      received: (ch) => ch.framesReceived,
+      refused: (ch) => ch.framesRefused,
+    })
     let gcSeconds = 0
     for (const gc of Object.values(s.runtime.gc)) gcSeconds += gc.seconds
     serveRates(SIDECAR_METRICS.gcTimeRatio, [], rated('gc', 'all', 'seconds', gcSeconds))

@@ -1,5 +1,6 @@
 /**
- * The store, driven through the real exporter's snapshots (semaphore from @beamline/semaphore).
+ * The store, driven through the real exporter's snapshots (semaphore from @beamline/semaphore,
+ * channel from @beamline/fanout).
  * Invariants: rates over sliding windows absorb counter resets; `_peak` is the maximum over the
  * trailing window, whoever reads and however often; a failed poll stops the target's series at once
  * while its histories outlive it for the TTL; series and histories stay within `maxSeries`.
@@ -7,6 +8,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { type Snapshot, startExporter } from '@beamline/exporter'
+import { Channel } from '@beamline/fanout'
 import { Semaphore } from '@beamline/semaphore'
 import {
   createExposition,
@@ -154,6 +156,61 @@ describe('Store', () => {
     }
     // The spike at t=1 s stays in the 3 s window until the poll at t=4 s.
     assert.deepEqual(peaks, [0, 3, 3, 3, 1, 1])
+  })
+
+  it('rates each channel’s frames sent, received and refused, in the JSON API and served', async () => {
+    const store = new Store(options())
+    const state = add(store)
+    // 128 bytes per 120-byte frame with its header: 8 frames fill the ring.
+    const ch = new Channel({ name: 'worker-1', capacityBytes: 1024 })
+    const exporter = await startExporter({ service: 'svc', channels: [ch], listen: { port: 0 } })
+    try {
+      const frame = new Uint8Array(120)
+      // Each second: 6 frames offered, 4 received. From the third second on the ring is full and
+      // refuses some; counted from what trySend said, not from the channel's statistics.
+      const counts = { sent: 0, received: 0, refused: 0 }
+      const perSecond: (typeof counts)[] = []
+      for (let i = 0; i < 6; i++) {
+        const before = { ...counts }
+        for (let f = 0; f < 6; f++) {
+          if (ch.trySend(frame)) counts.sent++
+          else counts.refused++
+        }
+        counts.received += ch.drain(4).length
+        perSecond.push({
+          sent: counts.sent - before.sent,
+          received: counts.received - before.received,
+          refused: counts.refused - before.refused,
+        })
+        store.record(state, ok({ ...exporter.snapshot(), time: 1_000_000 + i * 1000 }), 1, i * 1000)
+      }
+      assert.ok(perSecond.at(-1)!.refused > 0, 'full by the last second')
+      assert.ok(perSecond.at(-1)!.sent > 0 && perSecond.at(-1)!.received > 0)
+      const rates = state.ratesJson()['channel']?.['worker-1']
+      const last = perSecond.at(-1)!
+      for (const direction of ['sent', 'received', 'refused'] as const) {
+        assert.equal(rates?.[direction]?.['1s'], last[direction], `${direction} / s`)
+        assert.equal(state.rate('channel', 'worker-1', direction), last[direction])
+      }
+      // 10 s back reaches the first poll: five seconds of counts.
+      const since = (d: keyof typeof counts) => perSecond.slice(1).reduce((n, s) => n + s[d], 0) / 5
+      assert.equal(rates?.['sent']?.['10s'], since('sent'))
+      const served = await scrape(store)
+      for (const direction of ['sent', 'received', 'refused'] as const)
+        assert.equal(
+          value(
+            served,
+            'beamline_channel_rate',
+            'channel="worker-1"',
+            `direction="${direction}"`,
+            'window="1s"',
+          ),
+          last[direction],
+        )
+    } finally {
+      await exporter.close()
+      ch.close()
+    }
   })
 
   it('stops serving a target at its first failed poll, and keeps its rates continuous when it is back', async () => {
