@@ -2,7 +2,10 @@
 // once per poll interval and redraws. Every string from the network reaches the DOM as a Text node
 // (append / textContent), never as markup; the page's CSP allows scripts from the sidecar only.
 import {
+  CHANNEL_FULL,
+  channelRows,
   formatAge,
+  formatBytes,
   formatCount,
   formatRate,
   formatTick,
@@ -253,6 +256,13 @@ function drawMailboxes(rows) {
     b.setAttribute('aria-pressed', String(b.dataset.sort === sort))
 }
 
+/** A bar filled to `share` (0 to 1) beside `text`: `full` from `fullAt` on. */
+function gauge(share, fullAt, text) {
+  const bar = h('div', { class: `fill${share >= fullAt ? ' full' : ''}` })
+  bar.style.width = `${Math.round(100 * Math.min(1, share))}%`
+  return h('div', { class: 'gauge' }, h('div', { class: 'track' }, bar), text)
+}
+
 function drawSemaphores(api) {
   const rows = []
   const from = new Set()
@@ -261,23 +271,12 @@ function drawSemaphores(api) {
     for (const s of t.snapshot?.semaphores ?? []) {
       from.add(t.target)
       const share = s.max > 0 ? s.inUse / s.max : 0
-      const bar = h('div', { class: `fill${share >= 1 ? ' full' : ''}` })
-      bar.style.width = `${Math.round(100 * Math.min(1, share))}%`
       rows.push(
         h(
           'tr',
           {},
           h('td', { class: 'name' }, s.name),
-          h(
-            'td',
-            {},
-            h(
-              'div',
-              { class: 'gauge' },
-              h('div', { class: 'track' }, bar),
-              `${formatCount(s.inUse)} / ${formatCount(s.max)}`,
-            ),
-          ),
+          h('td', {}, gauge(share, 1, `${formatCount(s.inUse)} / ${formatCount(s.max)}`)),
           h('td', { class: 'num' }, formatCount(s.waiting)),
           h('td', { class: 'num' }, formatRate(rate1s(t, 'semaphore', s.name, 'rejected'))),
           h('td', { class: 'num' }, formatCount(s.rejected)),
@@ -288,6 +287,31 @@ function drawSemaphores(api) {
   }
   $('semaphores').classList.toggle('single', from.size <= 1)
   fill('semaphores', rows, 6, 'No semaphores reported.')
+}
+
+function drawChannels(api) {
+  const channels = channelRows(api)
+  const rows = channels.map((c) =>
+    h(
+      'tr',
+      {},
+      h('td', { class: 'name' }, c.name),
+      h(
+        'td',
+        {},
+        gauge(c.fill, CHANNEL_FULL, `${formatBytes(c.usedBytes)} / ${formatBytes(c.capacityBytes)}`),
+      ),
+      h('td', { class: 'num' }, formatCount(c.queuedFrames)),
+      h('td', { class: 'num' }, formatRate(c.sentRate)),
+      h('td', { class: 'num' }, formatRate(c.receivedRate)),
+      h('td', { class: 'num' }, formatRate(c.refusedRate)),
+      h('td', { class: `num${c.refused > 0 ? ' down-reason' : ''}` }, formatCount(c.refused)),
+      h('td', { class: 'num' }, formatCount(c.waitingSenders)),
+      h('td', { class: 'name muted' }, c.instance),
+    ),
+  )
+  $('channels').classList.toggle('single', new Set(channels.map((c) => c.target)).size <= 1)
+  fill('channels', rows, 9, 'No channels reported.')
 }
 
 // ---- polling ---------------------------------------------------------------------------------------
@@ -315,6 +339,7 @@ async function poll() {
     drawTargets(api)
     drawMailboxes(lastRows)
     drawSemaphores(api)
+    drawChannels(api)
     setConnection('live', `live · ${new Date(api.time).toLocaleTimeString()} · every ${intervalMs / 1000} s`)
   } catch (err) {
     setConnection('error', `sidecar unreachable (${err.message}); retrying`)

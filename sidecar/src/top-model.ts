@@ -40,7 +40,7 @@ export type TopMailbox = NonNullable<Snapshot['mailboxes']>['top'][number]
 /** What a target last answered: the exporter's snapshot document, as the sidecar relays it. */
 export type TargetSnapshot = Pick<
   Snapshot,
-  'service' | 'instance' | 'time' | 'mailboxes' | 'semaphores' | 'pressure'
+  'service' | 'instance' | 'time' | 'mailboxes' | 'semaphores' | 'pressure' | 'channels'
 >
 
 /** One line of the top table: a mailbox of one target, with its rates since the previous poll. */
@@ -61,6 +61,55 @@ export interface MailboxRow {
    */
   readonly inRate: number | undefined
   readonly outRate: number | undefined
+}
+
+/** One @beamline/fanout channel of a target, with the sidecar's 1 s rates of its frames. */
+export interface ChannelView {
+  readonly target: string
+  readonly instance: string
+  readonly name: string
+  readonly usedBytes: number
+  readonly capacityBytes: number
+  /** usedBytes / capacityBytes, 0 to 1. */
+  readonly fill: number
+  readonly queuedFrames: number
+  /** Frames per second written, taken out by the consumer, refused as full; undefined when unknown. */
+  readonly sentRate: number | undefined
+  readonly receivedRate: number | undefined
+  readonly refusedRate: number | undefined
+  /** trySend() calls refused as full since the channel was created. */
+  readonly refused: number
+  readonly waitingSenders: number
+}
+
+/** A channel is drawn as full from this fill on: the next frames are about to be refused. */
+export const CHANNEL_FULL = 0.9
+
+/** The channels of every target that is up, in the order the targets report them. */
+export function channelRows(api: ApiSnapshot): ChannelView[] {
+  const rows: ChannelView[] = []
+  for (const t of api.targets) {
+    const s = t.snapshot
+    if (!t.up || !s) continue
+    // Absent from the snapshots of exporters older than channels.
+    for (const ch of s.channels ?? []) {
+      rows.push({
+        target: t.target,
+        instance: s.instance,
+        name: ch.name,
+        usedBytes: ch.usedBytes,
+        capacityBytes: ch.capacityBytes,
+        fill: ch.capacityBytes > 0 ? Math.min(1, ch.usedBytes / ch.capacityBytes) : 0,
+        queuedFrames: ch.queuedFrames,
+        sentRate: rate1s(t, 'channel', ch.name, 'sent'),
+        receivedRate: rate1s(t, 'channel', ch.name, 'received'),
+        refusedRate: rate1s(t, 'channel', ch.name, 'refused'),
+        refused: ch.framesRefused,
+        waitingSenders: ch.waitingSenders,
+      })
+    }
+  }
+  return rows
 }
 
 export const SORT_KEYS = ['length', 'peak', 'age', 'rate'] as const
@@ -131,6 +180,20 @@ export function formatCount(n: number): string {
   if (a < 1e6) return `${(n / 1e3).toFixed(a < 1e5 ? 1 : 0)} k`
   if (a < 1e9) return `${(n / 1e6).toFixed(a < 1e8 ? 1 : 0)} M`
   return `${(n / 1e9).toFixed(1)} G`
+}
+
+/** `512 B`, `3.5 KiB`, `4 MiB`, `1.2 GiB`. */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return '–'
+  if (Math.abs(n) < 1024) return `${Math.round(n)} B`
+  let value = n / 1024
+  let unit = 0
+  while (Math.abs(value) >= 1024 && unit < 2) {
+    value /= 1024
+    unit++
+  }
+  const digits = Number.isInteger(value) || Math.abs(value) >= 100 ? 0 : 1
+  return `${value.toFixed(digits)} ${['KiB', 'MiB', 'GiB'][unit]}`
 }
 
 /**

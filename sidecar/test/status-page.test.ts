@@ -5,7 +5,9 @@
  * Invariants checked: every asset comes from the sidecar under a CSP of `script-src 'self'`; the page
  * logs no console error and throws nothing; after data arrives every chart holds points and the queued
  * and rate charts have their lines drawn on the canvas; the top table lists the service's mailboxes,
- * hostile names as text (no element is created from them); the down target shows with its reason; a
+ * hostile names as text (no element is created from them); the channels table shows each channel's
+ * fill, frames per second in and out and refusals, its fill bar marked full when the ring is; the
+ * down target shows with its reason; a
  * sidecar with no targets renders its empty states without errors; a sidecar that goes away is
  * reported as unreachable. The screenshot goes to test-artifacts/status-page.png.
  */
@@ -101,7 +103,7 @@ describe('status page in Chromium', () => {
     if (empty?.child.exitCode === null) empty.child.kill('SIGTERM')
   })
 
-  it('draws live charts and lists the mailboxes, targets and semaphores', async (t) => {
+  it('draws live charts and lists the mailboxes, targets, semaphores and channels', async (t) => {
     if (!requireTool(t, CHROMIUM, 'chromium') || !browser || !rig) return
     const { page, problems } = await open(browser, `${rig.sidecar.url}/`)
 
@@ -133,7 +135,10 @@ describe('status page in Chromium', () => {
       assert.ok(names.includes(n), `${n} listed in ${JSON.stringify(names)}`)
     // Longest first: alice falls behind by 400 messages a second.
     assert.equal(names[0], 'session:alice')
-    assert.equal(await page.locator('#mailboxes img, #targets img, #semaphores img').count(), 0)
+    assert.equal(
+      await page.locator('#mailboxes img, #targets img, #semaphores img, #channels img').count(),
+      0,
+    )
 
     const targets = await page.$$eval('#targets tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''))
     assert.equal(targets.length, 2)
@@ -142,6 +147,45 @@ describe('status page in Chromium', () => {
     assert.equal(await page.locator('#t-targets').innerText(), '1 of 2')
     assert.equal(await page.locator('#t-targets-sub').innerText(), '1 down')
     assert.match(await page.locator('#semaphores tbody').innerText(), /db[\s\S]*\/ 8/)
+
+    // Channels: each with its fill bar, and once two polls have given rates, frames / s in and out.
+    const channelCells = async () => {
+      const rows = await page.$$eval('#channels tbody tr', (trs) =>
+        trs.map((tr) => ({
+          cells: [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''),
+          fill: tr.querySelector('.gauge .fill')?.className ?? null,
+          width: (tr.querySelector('.gauge .fill') as HTMLElement | null)?.style.width ?? null,
+        })),
+      )
+      return new Map(rows.map((r) => [r.cells[0], r]))
+    }
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#channels tbody tr')]
+      return rows.length === 2 && rows.every((tr) => tr.querySelectorAll('td')[3]?.textContent !== '–')
+    })
+    const perSecond = (text: string | undefined) => {
+      const m = /^([\d,.]+)( k)?$/.exec(text ?? '')
+      assert.ok(m, `a rate: ${JSON.stringify(text)}`)
+      return Number(m[1]!.replaceAll(',', '')) * (m[2] ? 1e3 : 1)
+    }
+    const channels = await channelCells()
+    assert.deepEqual([...channels.keys()].sort(), ['fanout:rooms', 'fanout:slow'])
+    // Columns: name, used / capacity, queued, in / s, out / s, refused / s, refused, waiting, instance.
+    const rooms = channels.get('fanout:rooms')!
+    assert.match(rooms.cells[1]!, / \/ 64 KiB$/)
+    assert.equal(rooms.fill, 'fill')
+    assert.ok(perSecond(rooms.cells[3]) > 0, 'rooms: frames in / s')
+    assert.ok(perSecond(rooms.cells[4]) > 0, 'rooms: frames out / s')
+    assert.deepEqual(rooms.cells.slice(5, 8), ['0', '0', '0'])
+    // The slow consumer's ring is full at every poll: a full bar, refusals counted and per second.
+    const slow = channels.get('fanout:slow')!
+    assert.equal(slow.cells[1], '4 KiB / 4 KiB')
+    assert.equal(slow.fill, 'fill full')
+    assert.equal(slow.width, '100%')
+    assert.equal(slow.cells[2], '32')
+    assert.ok(perSecond(slow.cells[5]) > 0, 'slow: refused / s')
+    assert.ok(perSecond(slow.cells[6]) > 0, 'slow: refused in all')
+    assert.equal(slow.cells[7], '0')
 
     // Sorting by key and by header button.
     await page.keyboard.press('p')
@@ -238,6 +282,7 @@ describe('status page in Chromium', () => {
     )
     assert.match(await page.locator('#targets tbody').innerText(), /No targets/)
     assert.match(await page.locator('#mailboxes tbody').innerText(), /No mailboxes/)
+    assert.equal(await page.locator('#channels tbody').innerText(), 'No channels reported.')
     assert.equal(await page.locator('#t-targets').innerText(), '0 of 0')
     assert.deepEqual(problems, [])
 
