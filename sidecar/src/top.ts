@@ -6,7 +6,9 @@ import {
   type ApiHistory,
   type ApiSnapshot,
   type ApiTarget,
+  channelRows,
   formatAge,
+  formatBytes,
   formatCount,
   formatRate,
   levelName,
@@ -24,7 +26,8 @@ export const TOP_HELP = `Usage: beamline-sidecar top [--url URL] [--sort KEY] [-
 
 The longest mailboxes of every target of a running sidecar, refreshed in place
 like observer_cli: targets up and down with their pressure level, totals, the
-semaphores, then one line per mailbox (each target reports its 20 longest).
+semaphores and channels, then one line per mailbox (each target reports its 20
+longest).
 
 Options:
   --url URL          The sidecar to read (its /api/v1/snapshot and /api/v1/history).
@@ -190,9 +193,20 @@ function semaphoreText(api: ApiSnapshot): string {
   return parts.length === 0 ? 'semaphores: none' : `semaphores: ${parts.join('  ·  ')}`
 }
 
+function channelText(api: ApiSnapshot): string {
+  // Most telling first, as the line's end is what a narrow terminal cuts: refusing, then fullest.
+  const rows = channelRows(api).sort((a, b) => (b.refusedRate ?? 0) - (a.refusedRate ?? 0) || b.fill - a.fill)
+  const parts = rows.map(
+    (c) =>
+      `${clean(c.name)} ${formatBytes(c.usedBytes)}/${formatBytes(c.capacityBytes)}` +
+      ` in ${formatRate(c.sentRate)}/s out ${formatRate(c.receivedRate)}/s refused ${formatRate(c.refusedRate)}/s`,
+  )
+  return parts.length === 0 ? 'channels: none' : `channels: ${parts.join('  ·  ')}`
+}
+
 /**
  * One frame, `height` lines of at most `width` characters (plus colour codes): a title bar, totals,
- * one line per target (as many as fit in a third of the screen), semaphores, then the mailbox table
+ * one line per target (as many as fit in a third of the screen), semaphores, channels, then the mailbox table
  * down to the last line, which says how many rows were left out. Why the last poll failed, if it did,
  * is the line under the title.
  * `height` Infinity: every row, no padding (the one frame printed to a pipe).
@@ -228,13 +242,14 @@ export function renderTop(state: TopState, width: number, height: number, color:
         `   in ${formatCount(last('enqueued') ?? 0)}/s  out ${formatCount(last('dequeued') ?? 0)}/s` +
         `  dropped ${formatCount(last('dropped') ?? 0)}/s  shed ${formatCount(last('shed') ?? 0)}/s`,
     )
-    const room = Math.max(1, Math.floor((height - 6) / 3))
+    const room = Math.max(1, Math.floor((height - 7) / 3))
     const shown = api.targets.length > room ? room - 1 : api.targets.length
     for (const t of api.targets.slice(0, shown)) lines.push(targetLine(t, w, paint))
     if (shown < api.targets.length) lines.push(fit(` … ${api.targets.length - shown} more targets`, w))
     if (api.targets.length === 0)
       lines.push(fit(' no targets: start the sidecar with --target or --discover-dir', w))
     lines.push(fit(` ${semaphoreText(api)}`, w))
+    lines.push(fit(` ${channelText(api)}`, w))
   } else if (!state.error) {
     lines.push(fit(' waiting for the first answer…', w))
   }

@@ -3,8 +3,8 @@
  * (fixtures/status-service.ts) and a target that is down: in a detached tmux session of fixed size,
  * as a pipe, and frame by frame.
  *
- * Invariants checked: the view lists the service's mailboxes longest first, the targets up and down
- * and the semaphores; sort keys and terminal resizes redraw it; q exits 0 and gives the terminal back
+ * Invariants checked: the view lists the service's mailboxes longest first, the targets up and down,
+ * the semaphores and the channels (the refusing one first); sort keys and terminal resizes redraw it; q exits 0 and gives the terminal back
  * (main screen, cursor visible, the shell's prompt and command line intact); no string from the
  * network reaches the terminal raw (the hostile mailbox name neither retitles the pane nor clears it);
  * every frame has exactly the terminal's height and no line is wider than the terminal.
@@ -71,6 +71,12 @@ describe('beamline-sidecar top', () => {
       assert.match(text, /chat-fixture/)
       assert.match(text, /down {2}unix:\S*gone\.sock: ENOENT/)
       assert.match(text, /semaphores: db \d\/8/)
+      // Once the sidecar has two polls of it: the refusing channel first, with its rates.
+      text = await until('the channels with their rates', (s) =>
+        / channels: fanout:slow 4 KiB\/4 KiB in [\d,.]+\/s out [\d,.]+\/s refused [1-9][\d,.]*\/s {2}· {2}fanout:rooms /.test(
+          s,
+        ),
+      )
       const lines = text.split('\n')
       const row = (name: string) => lines.findIndex((l) => l.trimStart().startsWith(name))
       assert.ok(row('session:alice') < row('session:bob'), 'longest first')
@@ -136,6 +142,15 @@ describe('beamline-sidecar top', () => {
     assert.match(ok.stdout, /session:alice/)
     // An observed queue: its length, and no age or rates (–), rather than 0 ms and 0/s.
     assert.match(ok.stdout, /^ ws:outbound +sockets +173 +173 +– +– +– +0 /m)
+    // Right under the semaphores, both channels, cut to the 120 columns of a piped frame (which is first
+    // and the rates, – until the sidecar has polled twice, depend on how far the service got: the tmux
+    // test waits for those).
+    assert.match(
+      ok.stdout,
+      /^ semaphores: .*\n channels: fanout:(slow|rooms) [\d.]+ (B|KiB)\/(4|64) KiB in ([\d,.]+|–)\/s out ([\d,.]+|–)\/s refused ([\d,.]+|–)\/s {2}· {2}fanout:(slow|rooms) /m,
+    )
+    assert.match(ok.stdout, / channels: .*fanout:rooms/)
+    assert.match(ok.stdout, / channels: .*fanout:slow/)
     assert.doesNotMatch(ok.stdout.replaceAll('\n', ''), CONTROL)
 
     const port = await freePort()
@@ -215,6 +230,10 @@ describe('beamline-sidecar top', () => {
         s.api !== undefined,
       )
     }
+    // A sidecar with no targets: no semaphores, no channels, each said so on its line.
+    const none = renderTop({ ...state, api: { ...api, targets: [] }, rows: [] }, 120, 20, false)
+    assert.ok(none.includes(` ${'semaphores: none'.padEnd(119)}`), none.join('\n'))
+    assert.ok(none.includes(` ${'channels: none'.padEnd(119)}`), none.join('\n'))
     for (let width = 10; width <= 200; width += 7) {
       for (let height = 3; height <= 60; height += 5) {
         for (const [color, s] of [
