@@ -15,7 +15,16 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { after, test } from 'node:test'
@@ -50,7 +59,8 @@ interface Block {
 }
 
 /** `// a/b.ts`, `// a.ts and b/a.ts: why`, `# x.sh, where`: the files a first line names. */
-const NAMED = /^(?:\/\/|#) ((?:[\w.-]+\/)?[\w.-]+\.(?:ts|sh)(?: and (?:[\w.-]+\/)?[\w.-]+\.(?:ts|sh))*)(?:[:,] .+)?$/
+const NAMED =
+  /^(?:\/\/|#) ((?:[\w.-]+\/)?[\w.-]+\.(?:ts|sh)(?: and (?:[\w.-]+\/)?[\w.-]+\.(?:ts|sh))*)(?:[:,] .+)?$/
 const NOT_TESTED = /^(?:\/\/|#) not tested: (.+)$/
 
 function blocksOf(file: string, only?: string): Block[] {
@@ -112,7 +122,11 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 function run(cmd: string, args: string[], cwd: string): string {
   const r = spawnSync(cmd, args, { cwd, env: npmEnv, encoding: 'utf8', timeout: 240_000 })
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`
-  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} in ${cwd} failed (${r.error?.message ?? r.signal ?? r.status}):\n${out}`)
+  assert.equal(
+    r.status,
+    0,
+    `${cmd} ${args.join(' ')} in ${cwd} failed (${r.error?.message ?? r.signal ?? r.status}):\n${out}`,
+  )
   return out
 }
 
@@ -152,12 +166,15 @@ test('every code block of getting-started and the README service snippet names i
   const problems: string[] = []
   for (const b of [...guide, ...readme]) {
     if (b.notTested !== undefined) continue
-    if (b.names.length === 0) problems.push(`${b.at}: the first line names no file and says no "not tested: <why>"`)
-    else if (b.lang !== 'ts' && b.lang !== 'sh') problems.push(`${b.at}: a \`${b.lang}\` block, neither ts nor sh`)
+    if (b.names.length === 0)
+      problems.push(`${b.at}: the first line names no file and says no "not tested: <why>"`)
+    else if (b.lang !== 'ts' && b.lang !== 'sh')
+      problems.push(`${b.at}: a \`${b.lang}\` block, neither ts nor sh`)
     for (const name of b.names) {
       const ext = name.endsWith('.sh') ? 'sh' : 'ts'
       if (ext !== b.lang) problems.push(`${b.at}: ${name} in a \`${b.lang}\` block`)
-      if (ext === 'sh' && !SHELL_RUN.includes(name)) problems.push(`${b.at}: ${name}, a shell block the test does not run`)
+      if (ext === 'sh' && !SHELL_RUN.includes(name))
+        problems.push(`${b.at}: ${name}, a shell block the test does not run`)
       const folder = name.includes('/') ? name.split('/')[0]! : undefined
       if (folder && !(VARIANTS as readonly string[]).includes(folder))
         problems.push(`${b.at}: ${name} is in no variant of ${VARIANTS.join(', ')}`)
@@ -176,10 +193,15 @@ test('every code block of getting-started and the README service snippet names i
 
 /** One folder per variant (its own files plus every shared one), and the README's snippet with what it imports. */
 function writeApp(ports: Record<string, number>): void {
-  const shared = new Map(named(guide).filter((n) => !n.name.includes('/')).map((n) => [n.name, n.block.text]))
+  const shared = new Map(
+    named(guide)
+      .filter((n) => !n.name.includes('/'))
+      .map((n) => [n.name, n.block.text]),
+  )
   for (const v of VARIANTS) {
     const files = new Map(shared)
-    for (const { name, block } of named(guide)) if (name.startsWith(`${v}/`)) files.set(name.slice(v.length + 1), block.text)
+    for (const { name, block } of named(guide))
+      if (name.startsWith(`${v}/`)) files.set(name.slice(v.length + 1), block.text)
     mkdirSync(join(app, v), { recursive: true })
     const socket = join(work, `${v}.sock`)
     for (const [name, text] of files) {
@@ -202,7 +224,10 @@ function writeApp(ports: Record<string, number>): void {
 const ports: Record<string, number> = {}
 let installed = false
 
-test('the install block as written: npm run pack, then the tarballs installed in an app outside the repository', { skip }, async () => {
+const INSTALL_TEST =
+  'the install block as written: npm run pack, then the tarballs installed in an app outside the repository'
+
+test(INSTALL_TEST, { skip }, async () => {
   for (const v of VARIANTS) ports[v] = await freePort()
   mkdirSync(app)
   const versions = (names: string[]) => Object.fromEntries(names.map((n) => [n, lockedVersion(n)]))
@@ -223,14 +248,21 @@ test('the install block as written: npm run pack, then the tarballs installed in
   assert.notEqual(script, install, `${GUIDE} install.sh: the clone is no longer a placeholder line`)
   writeFileSync(join(work, 'install.sh'), script)
   const out = run('bash', ['-e', 'install.sh'], work)
-  for (const p of ['core', 'exporter', 'mailbox', 'pressure', 'semaphore', 'undici', 'sidecar'])
-    assert.ok(existsSync(join(app, 'node_modules/@beamline', p, 'package.json')), `@beamline/${p} installed:\n${out}`)
+  // Extracted from the tarballs, not linked to the workspaces: their shipped files are what runs.
+  for (const p of ['core', 'exporter', 'mailbox', 'pressure', 'semaphore', 'undici', 'sidecar']) {
+    const dir = join(app, 'node_modules/@beamline', p)
+    assert.ok(existsSync(join(dir, 'package.json')), `@beamline/${p} installed:\n${out}`)
+    assert.ok(!lstatSync(dir).isSymbolicLink(), `@beamline/${p} is a copy, not a link`)
+  }
   assert.ok(existsSync(join(app, 'node_modules/.bin/beamline-sidecar')), 'the sidecar bin installed')
   writeApp(ports)
   installed = true
 })
 
-test("regression: getting-started snippet 6 did not compile (Cannot find name 'db'): every block type-checks with tsc --strict against the installed packages", { skip }, () => {
+const COMPILE_TEST =
+  "regression: getting-started snippet 6 did not compile (Cannot find name 'db'): every block type-checks with tsc --strict against the installed packages"
+
+test(COMPILE_TEST, { skip }, () => {
   assert.ok(installed, 'the install test passed')
   writeFileSync(
     join(app, 'tsconfig.json'),
@@ -260,56 +292,74 @@ function output(child: ChildProcess): () => string {
   return () => text
 }
 
-for (const variant of VARIANTS) {
-  test(`regression: SIGTERM kept the process alive with /readyz ready — ${variant}: serves, exports through the installed sidecar, fails readiness first, exits 0 within 5 s`, { skip }, async () => {
-    assert.ok(existsSync(join(app, 'dist', variant, 'main.js')), 'the type-check test passed')
-    const dir = join(app, variant)
-    const base = `http://127.0.0.1:${ports[variant]}`
+/** SIGTERM to the child's process group, SIGKILL after 5 s; resolves once the child has exited. */
+async function stopGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  killGroup(child, 'SIGTERM')
+  const kill = setTimeout(() => killGroup(child, 'SIGKILL'), 5_000)
+  await exited.finally(() => clearTimeout(kill))
+}
 
-    // sidecar.sh as written (npx finds the installed bin), leading its own process group to stop it whole.
-    const sidecar = spawn('bash', ['-e', 'sidecar.sh'], { cwd: dir, env: npmEnv, detached: true })
-    children.push(sidecar)
-    const sidecarOut = output(sidecar)
-    const service = spawn(process.execPath, [join(app, 'dist', variant, 'main.js')], { cwd: dir, env: npmEnv })
+/** sidecar.sh of the variant as written (npx finds the installed bin), in its own process group. */
+async function startSidecar(dir: string): Promise<{ child: ChildProcess; metrics: string }> {
+  const child = spawn('bash', ['-e', 'sidecar.sh'], { cwd: dir, env: npmEnv, detached: true })
+  children.push(child)
+  const out = output(child)
+  const metrics = await eventually('the sidecar to serve', async () => {
+    if (child.exitCode !== null) throw new Error(`the sidecar exited: ${out()}`)
+    return /serving (http:\/\/[^/\s]+\/metrics)/.exec(out())?.[1]
+  })
+  return { child, metrics }
+}
+
+/** Polls the variant's `/readyz` until its answer is the one `wanted`. */
+function readyz(base: string, wanted: (status: number, body: string) => boolean, timeoutMs?: number) {
+  return eventually(
+    `/readyz to answer as ${wanted}`,
+    async () => {
+      const res = await fetch(`${base}/readyz`)
+      return wanted(res.status, await res.text()) ? true : undefined
+    },
+    timeoutMs,
+  )
+}
+
+const sigtermTest = (variant: string) =>
+  `regression: SIGTERM kept the process alive with /readyz ready — ${variant}: serves, exports through the installed sidecar, fails readiness first, exits 0 within 5 s`
+
+for (const variant of VARIANTS) {
+  test(sigtermTest(variant), { skip }, async () => {
+    const main = join(app, 'dist', variant, 'main.js')
+    assert.ok(existsSync(main), 'the type-check test passed')
+    const base = `http://127.0.0.1:${ports[variant]}`
+    const sidecar = await startSidecar(join(app, variant))
+    const service = spawn(process.execPath, [main], { cwd: join(app, variant), env: npmEnv })
     children.push(service)
     const serviceOut = output(service)
     const exited = once(service, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
     try {
-      const metricsUrl = await eventually('the sidecar to serve', async () => {
-        if (sidecar.exitCode !== null) throw new Error(`the sidecar exited: ${sidecarOut()}`)
-        return /serving (http:\/\/[^/\s]+\/metrics)/.exec(sidecarOut())?.[1]
-      })
-      await eventually('the service to be ready', async () => {
-        if (service.exitCode !== null) throw new Error(`the service exited: ${serviceOut()}`)
-        return (await fetch(`${base}/readyz`)).status === 200 ? true : undefined
-      })
-      // Under pressure a refusal (503) is possible; the placeholder route answers 200 otherwise.
+      await readyz(base, (status) => status === 200)
+      // Under pressure the shedder may refuse (503); the placeholder route answers 200 otherwise.
       const { method, path } = ROUTE[variant]
-      await eventually(`${method} ${path} → 200`, async () => {
+      await eventually(`${method} ${path} to answer 200`, async () => {
         const res = await fetch(`${base}${path}`, { method })
-        const body = await res.text()
-        return res.status === 200 && /ok/.test(body) ? true : undefined
+        return res.status === 200 && (await res.text()).includes('ok') ? true : undefined
       })
-      const metrics = await eventually('the app in the sidecar /metrics', async () => {
-        const text = await (await fetch(metricsUrl)).text()
-        const level = new RegExp(`^beamline_pressure_level\\{[^}]*service="${SERVICE}"[^}]*\\} [012]$`, 'm')
-        const db = new RegExp(`^beamline_semaphore_max\\{[^}]*service="${SERVICE}"[^}]*semaphore="db"[^}]*\\} 10$`, 'm')
-        return level.test(text) && db.test(text) ? text : undefined
+      const level = new RegExp(`^beamline_pressure_level\\{[^}]*service="${SERVICE}"[^}]*\\} [012]$`, 'm')
+      const db = new RegExp(
+        `^beamline_semaphore_max\\{[^}]*service="${SERVICE}"[^}]*semaphore="db"[^}]*\\} 10$`,
+        'm',
+      )
+      await eventually("the service in the sidecar's /metrics", async () => {
+        const text = await (await fetch(sidecar.metrics)).text()
+        return level.test(text) && db.test(text) ? true : undefined
       })
-      assert.match(metrics, /^# TYPE beamline_pressure_level gauge$/m)
 
       const sent = performance.now()
       service.kill('SIGTERM')
-      const draining = await eventually(
-        'readiness to fail after SIGTERM',
-        async () => {
-          const res = await fetch(`${base}/readyz`)
-          const body = await res.text()
-          return res.status === 503 && body.includes('draining') ? body : undefined
-        },
-        5_000,
-      )
-      assert.ok(draining)
+      // Not the pressure's 503: the drain's, before the server closes.
+      await readyz(base, (status, body) => status === 503 && body.includes('draining'), 5_000)
       const guard = setTimeout(() => service.kill('SIGKILL'), 20_000)
       const [code, signal] = await exited.finally(() => clearTimeout(guard))
       const ms = performance.now() - sent
@@ -317,8 +367,7 @@ for (const variant of VARIANTS) {
       assert.ok(ms < 5_000, `exited ${Math.round(ms)} ms after SIGTERM, over 5 s:\n${serviceOut()}`)
     } finally {
       if (service.exitCode === null && service.signalCode === null) service.kill('SIGKILL')
-      killGroup(sidecar, 'SIGTERM')
-      if (sidecar.exitCode === null && sidecar.signalCode === null) await once(sidecar, 'exit')
+      await stopGroup(sidecar.child)
     }
   })
 }
