@@ -43,14 +43,8 @@ async function ready<T>(child: ChildProcess): Promise<T> {
   return msg.ready
 }
 
-async function getJson<T>(url: string): Promise<T> {
-  const { statusCode, body } = await request(url)
-  assert.equal(statusCode, 200, url)
-  return (await body.json()) as T
-}
-
 test('a posted message reaches every member of its room exactly once, in order, across the workers, through Manifold', {
-  timeout: 90_000,
+  timeout: 150_000,
 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'beamline-chat-fanout-'))
   const children: ChildProcess[] = []
@@ -72,41 +66,56 @@ test('a posted message reaches every member of its room exactly once, in order, 
   children.push(service)
   const { url, exporterUrl } = await ready<{ url: string; exporterUrl: string }>(service)
 
-  // Posts, a batch at a time per room, both rooms at once.
-  const answered = Object.fromEntries(Object.keys(ROOMS).map((room) => [room, [] as number[]]))
+  // Posts, a batch at a time per room, both rooms at once. A 503 (the door sheds when the loaded
+  // machine delays the service's event loop) is retried, as a client does.
+  const refusals: string[] = []
+  async function post(room: string, text: string): Promise<void> {
+    for (const deadline = Date.now() + 60_000; ; ) {
+      const { statusCode, body } = await request(`${url}/rooms/${room}/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ from: 'alice', text, device: 'fcm' }),
+      })
+      const answer = await body.text()
+      if (statusCode === 200) return
+      refusals.push(`${statusCode} ${answer}`)
+      assert.ok(statusCode === 503 && Date.now() < deadline, `${room}: ${refusals.join(', ')}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
   await Promise.all(
     Object.entries(ROOMS).map(async ([room, posts]) => {
-      for (let sent = 0; sent < posts; sent += BATCH) {
-        const statuses = await Promise.all(
-          Array.from({ length: Math.min(BATCH, posts - sent) }, async (_, i) => {
-            const { statusCode, body } = await request(`${url}/rooms/${room}/messages`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json' },
-              body: JSON.stringify({ from: 'alice', text: `${room} ${sent + i}`, device: 'fcm' }),
-            })
-            await body.dump()
-            return statusCode
-          }),
+      for (let sent = 0; sent < posts; sent += BATCH)
+        await Promise.all(
+          Array.from({ length: Math.min(BATCH, posts - sent) }, (_, i) => post(room, `${room} ${sent + i}`)),
         )
-        answered[room]!.push(...statuses)
-      }
     }),
   )
+  if (refusals.length > 0) t.diagnostic(`refused and posted again: ${refusals.join(', ')}`)
 
   const ring = new HashRing({ nodes: Array.from({ length: WORKERS }, (_, i) => `worker-${i}`) })
-  for (const room of Object.keys(ROOMS)) {
-    const ok = answered[room]!.filter((s) => s === 200).length
+  for (const [room, posts] of Object.entries(ROOMS)) {
     // Stored before the reply; delivered after it: wait until every member has caught up.
-    const view = await eventually(`every member of ${room} to receive what the room stored`, async () => {
-      const v = await getJson<Members>(`${url}/rooms/${room}/members`)
-      return v.members.length === MEMBERS && v.members.every((m) => m.delivered >= v.stored) ? v : undefined
+    let seen = 'nothing'
+    const view = await eventually(
+      `every member of ${room} to receive what the room stored`,
+      async () => {
+        const { statusCode, body } = await request(`${url}/rooms/${room}/members`)
+        if (statusCode !== 200) {
+          seen = `${statusCode} ${await body.text()}`
+          return undefined
+        }
+        const v = (await body.json()) as Members
+        const delivered = v.members.map((m) => m.delivered)
+        seen = `${v.stored} stored; ${v.members.length} members got ${Math.min(...delivered)}–${Math.max(...delivered)}`
+        return v.members.length === MEMBERS && delivered.every((d) => d >= v.stored) ? v : undefined
+      },
+      60_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; last seen: ${seen}`)
     })
-    // A message refused at the door (503 under a loaded machine's pressure) is not stored; every 200 is.
-    assert.ok(
-      view.stored >= ok && view.stored <= answered[room]!.length,
-      `${room}: ${view.stored} stored, ${ok} 200s`,
-    )
-    assert.ok(view.stored > 0, `${room}: something was stored (${answered[room]})`)
+    // Every post answered 200 was stored; one refused after its store (the push) was too, and posted again.
+    assert.ok(view.stored >= posts, `${room}: ${view.stored} stored of ${posts} posts`)
     assert.deepEqual(
       view.members.map((m) => m.session).sort(),
       Array.from({ length: MEMBERS }, (_, i) => `${room}#${i}`).sort(),
@@ -124,7 +133,9 @@ test('a posted message reaches every member of its room exactly once, in order, 
     assert.equal(workers.size, WORKERS, `${room}'s members span every worker: ${[...workers]}`)
   }
 
-  const stats = await getJson<FanoutStats>(`${url}/fanout`)
+  const { statusCode, body } = await request(`${url}/fanout`)
+  assert.equal(statusCode, 200)
+  const stats = (await body.json()) as FanoutStats
   const stored = stats.stored
   assert.equal(stats.membersPerRoom, MEMBERS)
   assert.equal(stats.broadcasts, stored, 'one broadcast per stored message')
