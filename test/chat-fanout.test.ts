@@ -38,9 +38,20 @@ interface Members {
   members: MemberState[]
 }
 
+/** The child's first IPC message `{ ready }`; rejects if it exits first (a flag it does not know). */
 async function ready<T>(child: ChildProcess): Promise<T> {
-  const [msg] = (await once(child, 'message')) as [{ ready: T }]
-  return msg.ready
+  const stop = new AbortController()
+  const exited = once(child, 'exit', { signal: stop.signal }).then(([code]) => {
+    throw new Error(`${child.spawnargs.slice(1, 2)} exited with ${code} before it was ready`)
+  })
+  try {
+    const [msg] = (await Promise.race([once(child, 'message', { signal: stop.signal }), exited])) as [
+      { ready: T },
+    ]
+    return msg.ready
+  } finally {
+    stop.abort()
+  }
 }
 
 test('a posted message reaches every member of its room exactly once, in order, across the workers, through Manifold', {
