@@ -6,7 +6,9 @@
  * Invariants checked: the demo exits 0; its one HTML report exists, is self-contained and holds a
  * row for every second of every phase of both runs, whose charts share their y-scales (drawn in
  * Chromium); the protected service shed load (503) during the burst and no longer at the end of
- * recovery; the demo prints how recovery is measured and the `top` command of its sidecar; after the
+ * recovery; the protected service delivered every stored message to every member of its room exactly
+ * once, in order (the demo's fan-out line, and deliveries = stored × members in the report's data);
+ * the demo prints how recovery is measured and the `top` command of its sidecar; after the
  * demo exits — normally or on SIGINT, even twice as `npm run` and the terminal send it — none of its
  * child processes is alive and its temporary directory is gone.
  */
@@ -74,10 +76,19 @@ async function assertGone(pids: number[]): Promise<void> {
   assert.deepEqual(pids.filter(alive), [], 'child processes left behind')
 }
 
+interface Fanout {
+  stored: number
+  broadcasts: number
+  deliveries: number
+  outOfOrder: number
+  membersPerRoom: number
+  latencyMs: { p50: number | null; p99: number | null }
+}
+
 interface Report {
   path: string
   html: string
-  runs: { protect: boolean; rows: Row[] }[]
+  runs: { protect: boolean; rows: Row[]; fanout?: Fanout }[]
   phases: { name: string; seconds: number }[]
 }
 
@@ -165,6 +176,17 @@ test('npm run demo -- --compare --duration 15: both runs, one report on shared s
   assert.ok(without !== undefined && /^with protection:$/m.test(withIt!), text)
   for (const part of [withIt!.slice(withIt!.lastIndexOf('with protection:')), without])
     for (const p of phases) assert.match(part, new RegExp(`^${p.name}\\s+\\S`, 'm'))
+  // Room broadcasts through Manifold: every member got every stored message once, in order.
+  assert.match(
+    withIt!,
+    /^fan-out +[\d,]+ messages stored, [\d,]+ broadcast .* every member got every message exactly once, in order; store → delivery p50 .+, p99 .+\.$/m,
+  )
+  const fanout = runs[0]!.fanout!
+  assert.ok(fanout.stored > 0 && fanout.membersPerRoom > 1, JSON.stringify(fanout))
+  assert.equal(fanout.broadcasts, fanout.stored)
+  assert.equal(fanout.deliveries, fanout.stored * fanout.membersPerRoom)
+  assert.equal(fanout.outOfOrder, 0)
+  assert.match(html, /<b>Room broadcasts:<\/b> [\d,]+ messages stored/)
 
   // Drawn: each chart of one run has the y-range of the same chart of the other.
   if (!hasChromium(t)) return

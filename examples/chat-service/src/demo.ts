@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { SNAPSHOT_PATH, type Snapshot } from '@beamline/exporter'
-import { Client } from 'undici'
+import { Client, request } from 'undici'
 import { endLive, printRow, say } from './demo/live.js'
 import type { LoadPlan, PhaseTotals, SecondStats } from './demo/load-generator.js'
 import { type ReportRun, renderReport } from './demo/report.js'
@@ -28,11 +28,13 @@ import {
   CLIENT_TIMEOUT_MS,
   DB_QUERY_MS,
   DEFAULT_DURATION_S,
+  MEMBERS_PER_ROOM,
   type Phase,
   type PhaseName,
   scenario,
 } from './demo/scenario.js'
-import { percentile, RECOVERY, type Row, summarize } from './demo/summary.js'
+import { fanoutExact, fanoutOutcome, percentile, RECOVERY, type Row, summarize } from './demo/summary.js'
+import type { FanoutStats } from './fanout-stats.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -118,6 +120,8 @@ interface Run {
   totals?: PhaseTotals[]
   /** The push providers' origins, the keys of the bulkhead's rows. */
   providers?: { apns: string; fcm: string }
+  /** The service's room broadcasts, read once the load generator is done. */
+  fanout?: FanoutStats
 }
 
 const runs: Run[] = []
@@ -146,6 +150,7 @@ function writeReport(interrupted: boolean): void {
     protect: r.protect,
     rows: r.rows,
     summaries: summarize(phases, r.rows, r.latencies, r.totals),
+    ...(r.fanout ? { fanout: r.fanout } : {}),
   }))
   const cpu = cpus()
   const html = renderReport({
@@ -167,6 +172,7 @@ function writeReport(interrupted: boolean): void {
     say('')
     if (reportRuns.length > 1 || !run.protect) say(run.protect ? 'with protection:' : 'without protection:')
     for (const s of run.summaries) say(`${s.name.padEnd(9)} ${s.outcome}`)
+    if (run.fanout) say(`fan-out   ${fanoutOutcome(run.fanout)}`)
   }
   say('')
   say(`recovery: ${RECOVERY}`)
@@ -179,7 +185,8 @@ async function runScenario(run: Run, index: number): Promise<void> {
   const { protect } = run
   say(
     `beamline demo ${protect ? 'with protection' : 'WITHOUT protection (--no-protection)'}: ` +
-      `${durationS} s, capacity ≈ ${CAPACITY_RPS} messages/s (8 db connections × 2 queries of ${DB_QUERY_MS} ms; twice that with the optional query skipped under pressure)`,
+      `${durationS} s, capacity ≈ ${CAPACITY_RPS} messages/s (8 db connections × 2 queries of ${DB_QUERY_MS} ms; twice that with the optional query skipped under pressure), ` +
+      `each stored message broadcast to its room's ${MEMBERS_PER_ROOM} members`,
   )
   const socketPath = join(socketDir, `chat-service-${process.pid}-${index}.sock`)
   const provider = start('push provider', fork(here('./demo/push-provider.js'), { stdio: 'inherit' }))
@@ -195,6 +202,8 @@ async function runScenario(run: Run, index: number): Promise<void> {
     socketPath,
     '--db-query-ms',
     String(DB_QUERY_MS),
+    '--members',
+    String(MEMBERS_PER_ROOM),
   ]
   if (!protect) serviceArgs.push('--no-protection')
   const service = start('chat service', fork(here('./main.js'), serviceArgs, { stdio: 'inherit' }))
@@ -274,7 +283,28 @@ async function runScenario(run: Run, index: number): Promise<void> {
   } finally {
     await snapshots.close().catch(() => {})
   }
+  run.fanout = await settledFanout(url)
   await stopChildren()
+}
+
+/**
+ * The service's fan-out counters at a moment when no broadcast is in flight (deliveries caught up with
+ * recipients), read for up to 3 s; else the last reading (a service still storing its backlog).
+ */
+async function settledFanout(url: string): Promise<FanoutStats | undefined> {
+  let last: FanoutStats | undefined
+  for (const deadline = Date.now() + 3000; Date.now() < deadline; ) {
+    try {
+      const { statusCode, body } = await request(`${url}/fanout`, { headersTimeout: 1000, bodyTimeout: 1000 })
+      if (statusCode === 200) last = (await body.json()) as FanoutStats
+      else await body.dump()
+    } catch {
+      // a busy service answers late: try again
+    }
+    if (last && fanoutExact(last)) return last
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return last
 }
 
 function toRow(s: SecondStats, run: Run, snap: Snapshot | undefined): Row {

@@ -2,7 +2,8 @@
 /**
  * Runs the chat service on its own:
  *   node dist/src/main.js --apns http://127.0.0.1:8001 --fcm http://127.0.0.1:8002 \
- *        --socket /tmp/chat.sock [--port 8080] [--no-protection] [--service NAME] [--instance ID]
+ *        --socket /tmp/chat.sock [--port 8080] [--no-protection] [--service NAME] [--instance ID] \
+ *        [--workers 2] [--members 100]
  * Prints one JSON line `{ "url", "exporterUrl" }` (or sends it over IPC when forked), then serves
  * until SIGTERM/SIGINT, or until the parent that forked it goes away.
  */
@@ -19,13 +20,15 @@ const { values } = parseArgs({
     port: { type: 'string', default: '0' },
     'no-protection': { type: 'boolean', default: false },
     'db-query-ms': { type: 'string', default: '40' },
+    workers: { type: 'string', default: '2' },
+    members: { type: 'string', default: '100' },
     service: { type: 'string' },
     instance: { type: 'string' },
   },
 })
 if (!values.apns || !values.fcm || !values.socket) {
   process.stderr.write(
-    'usage: main.js --apns URL --fcm URL --socket PATH [--port N] [--no-protection] [--service NAME] [--instance ID]\n',
+    'usage: main.js --apns URL --fcm URL --socket PATH [--port N] [--no-protection] [--service NAME] [--instance ID] [--workers N] [--members N]\n',
   )
   process.exit(2)
 }
@@ -36,6 +39,8 @@ const service = await startChatService({
   port: Number(values.port),
   protect: !values['no-protection'],
   dbQueryMs: Number(values['db-query-ms']),
+  workers: Number(values.workers),
+  membersPerRoom: Number(values.members),
   ...(values.service === undefined ? {} : { service: values.service }),
   ...(values.instance === undefined ? {} : { instance: values.instance }),
 })

@@ -1,21 +1,27 @@
 /**
  * The chat service: every beamline package in one small program.
  *
- *   client ─HTTP─▶ main thread ─────────▶ room worker (×2, owns rooms by hash ring)
- *                  httpShedder(pressure)    room mailbox ─▶ db pool (shared semaphore)
- *                  httpLimiter(adaptive)
- *                  ◀─────── stored ────────┘
+ *   client ─HTTP─▶ main thread ──── Manifold frame ───▶ room worker (×2; rooms and sessions by hash ring)
+ *                  httpShedder(pressure)   (its channel)    room mailbox ─▶ db pool (shared semaphore)
+ *                  httpLimiter(adaptive)                    stored ─▶ Manifold.send(room's members)
+ *                  ◀──── stored (postMessage) ─────────┘      one frame per worker channel ─▶ every worker
+ *                                                             delivers to its own sessions, in order
  *                  push lanes (one per provider) ─▶ undici Agent + adaptive bulkhead + adaptiveThrottle ─▶ provider
  *                  ◀── reply when the push is accepted
  *
- * The main thread owns the network (HTTP in, pushes out); workers own room state and the database.
- * PressureMonitor watches every queue (all threads register in one shared MailboxRegistry) and the
- * runtime; the exporter serves all of it on a Unix socket for `beamline-sidecar`.
+ * The main thread owns the network (HTTP in, pushes out); workers own room state, sessions and the
+ * database. Each worker consumes one @beamline/fanout Channel, created here: the main thread writes
+ * posts into the room owner's channel, and every worker writes broadcasts into every worker's channel.
+ * PressureMonitor watches every queue (all threads register in one shared MailboxRegistry, channels
+ * included) and the runtime; the exporter serves all of it on a Unix socket for `beamline-sidecar`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { createHistogram } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
+import { integerOption } from '@beamline/core'
 import { startExporter } from '@beamline/exporter'
+import { Channel, Manifold } from '@beamline/fanout'
 import { AdaptiveLimit, httpLimiter } from '@beamline/limit'
 import { MAX_CAPACITY, MailboxRegistry } from '@beamline/mailbox'
 import { httpShedder, PressureMonitor } from '@beamline/pressure'
@@ -23,7 +29,18 @@ import { HashRing } from '@beamline/ring'
 import { MAX_PERMITS, Semaphore } from '@beamline/semaphore'
 import { adaptiveThrottle, bulkhead } from '@beamline/undici'
 import { Agent, type Dispatcher, request } from 'undici'
-import { type ChatMessage, DEVICES, type Device, type StoreResult, type WorkerConfig } from './messages.js'
+import { createCounters, readFanoutStats } from './fanout-stats.js'
+import {
+  type ChatMessage,
+  DEVICES,
+  type Device,
+  type MemberState,
+  type MembersQuery,
+  type MembersReply,
+  type StoreResult,
+  type WorkerConfig,
+  type WorkerMail,
+} from './messages.js'
 
 export interface ChatServiceOptions {
   /** Origin of each push provider, e.g. `{ apns: 'http://127.0.0.1:8001', fcm: … }`. */
@@ -34,12 +51,18 @@ export interface ChatServiceOptions {
   port?: number
   /** false runs the same service without shedding, bulkhead, bounded queues or db deadlines. Default true. */
   protect?: boolean
-  /** Room worker threads. Default 2. */
+  /** Room worker threads, each owning its share of rooms and sessions. Integer from 1 to 64. Default 2. */
   workers?: number
   /** Connections in the pretend database pool, shared by all workers. Default 8. */
   dbPoolSize?: number
   /** Milliseconds one pretend query holds a connection. Default 40 (a message costs 2 queries). */
   dbQueryMs?: number
+  /**
+   * Members of every room, sessions `<room>#0` … `<room>#<n − 1>` spread over the workers by the
+   * hash ring; each stored message is delivered to all of them. Integer from 0 (no broadcast) to
+   * 30 000. Default 100.
+   */
+  membersPerRoom?: number
   /** The exporter's `service` label. Default 'chat-service'. */
   service?: string
   /**
@@ -58,11 +81,21 @@ export interface ChatService {
 }
 
 const MAX_BODY_BYTES = 4096
-const ROUTE = /^\/rooms\/([\w-]{1,64})\/messages$/
+const ROUTE = /^\/rooms\/([\w-]{1,64})\/(messages|members)$/
+/** Each worker channel's ring: a 30 000-member broadcast frame (≈ 250 KiB of ids) fits many times. */
+const CHANNEL_BYTES = 4 << 20
+/** A members query that some worker does not answer in time gets a 503. */
+const MEMBERS_TIMEOUT_MS = 5000
+/**
+ * Never shed or limited: liveness, and the reads of fan-out counters and members — in-memory state,
+ * no database, what an operator looks at during an incident.
+ */
+const EXEMPT = ['/healthz', '/livez', '/fanout', /^\/rooms\/[\w-]{1,64}\/members$/]
 
 export async function startChatService(options: ChatServiceOptions): Promise<ChatService> {
   const protect = options.protect ?? true
-  const workerCount = options.workers ?? 2
+  const workerCount = integerOption('workers', options.workers, 1, 64, 2)
+  const membersPerRoom = integerOption('membersPerRoom', options.membersPerRoom, 0, 30_000, 100)
 
   // Shared state, created once here and attached by every worker through its handle.
   const registry = new MailboxRegistry({ capacity: 4096 })
@@ -75,6 +108,14 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
   registry.observe('db:waiting', () => db.stats().waiting, { group: 'db' })
   const workerIds = Array.from({ length: workerCount }, (_, i) => `worker-${i}`)
   const ring = new HashRing({ nodes: workerIds })
+  // One channel per worker, named after its ring node, in the registry (so pressure counts the frames
+  // a busy worker has not read yet) and the exporter (beamline_channel_*).
+  const channels = workerIds.map(
+    (name) => new Channel({ name, capacityBytes: CHANNEL_BYTES, registry, group: 'channels' }),
+  )
+  const manifold = new Manifold<WorkerMail, string>({ channels, owners: ring })
+  const counters = createCounters(workerCount)
+  const latency = createHistogram() // shared by every thread it is sent to
   const pressure = new PressureMonitor({
     registry,
     thresholds: {
@@ -138,8 +179,9 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
   }
 
   const workers = new Map<string, Worker>()
-  const posted = new Map<string, number>(workerIds.map((id) => [id, 0]))
-  for (const workerId of workerIds) {
+  const queries = new Map<number, { replies: MembersReply[]; done: (replies?: MembersReply[]) => void }>()
+  let nextQuery = 1
+  for (const [workerIndex, workerId] of workerIds.entries()) {
     const workerData: WorkerConfig = {
       workerId,
       registry: registry.handle,
@@ -148,49 +190,79 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
       pressure: pressure.handle,
       protect,
       dbQueryMs: options.dbQueryMs ?? 40,
-      received: new Int32Array(new SharedArrayBuffer(4)),
+      manifold: manifold.handle,
+      workerIndex,
+      membersPerRoom,
+      counters,
+      latency,
     }
-    // A crashed worker's connections go back to the pool and its mailboxes are reclaimed, with no
-    // call: this thread created it and holds `db` and the registry.
+    // A crashed worker's connections go back to the pool, its mailboxes are reclaimed and its channel
+    // slots freed, with no call: this thread created it and holds `db`, the registry and the channels.
     const worker = new Worker(new URL('./room-worker.js', import.meta.url), { workerData })
-    worker.on('message', (r: StoreResult) => {
-      if (r.status !== 200) respond(r.id, r.status, r.reason)
+    worker.on('message', (r: StoreResult | MembersReply) => {
+      if ('query' in r) {
+        const query = queries.get(r.query)
+        if (query && query.replies.push(r) === workerCount) query.done(query.replies)
+      } else if (r.status !== 200) respond(r.id, r.status, r.reason)
       else if (!pushLanes.push(pending.get(r.id)!.message)) respond(r.id, 503, 'push queue full')
     })
     worker.on('error', (err) => {
       process.emitWarning(`chat-service: ${workerId} crashed: ${err.message}`)
     })
     workers.set(workerId, worker)
-    // Messages posted to a busy worker wait in its channel, where no mailbox sees them: observe the
-    // channel's length (posted here − taken there) so that pressure sees a worker falling behind.
-    const { received } = workerData
-    registry.observe(`channel:${workerId}`, () => posted.get(workerId)! - Atomics.load(received, 0), {
-      group: 'channels',
+  }
+
+  /** Every worker's sessions of `room`, by session id, and how many messages its owner stored. */
+  function members(room: string, res: ServerResponse): void {
+    const query = nextQuery++
+    const timer = setTimeout(() => queries.get(query)?.done(), MEMBERS_TIMEOUT_MS)
+    queries.set(query, {
+      replies: [],
+      done(replies) {
+        queries.delete(query)
+        clearTimeout(timer)
+        if (!replies) return void res.writeHead(503).end()
+        const stored = replies.reduce((a, r) => a + r.stored, 0)
+        const all: MemberState[] = replies.flatMap((r) => r.members)
+        all.sort((a, b) => (a.session < b.session ? -1 : 1))
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ room, stored, members: all }))
+      },
     })
+    const ask: MembersQuery = { query, room }
+    for (const worker of workers.values()) worker.postMessage(ask)
   }
 
   function app(req: IncomingMessage, res: ServerResponse): void {
     if (req.url === '/healthz') return void res.end('ok\n')
-    const room = req.method === 'POST' ? ROUTE.exec(req.url ?? '')?.[1] : undefined
-    if (!room) return void res.writeHead(404).end()
+    if (req.url === '/fanout' && req.method === 'GET') {
+      const stats = readFanoutStats(counters, latency, membersPerRoom)
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats))
+    }
+    const [, room, what] = ROUTE.exec(req.url ?? '') ?? []
+    if (room && what === 'members' && req.method === 'GET') return void members(room, res)
+    if (!room || what !== 'messages' || req.method !== 'POST') return void res.writeHead(404).end()
     readBody(req, (body) => {
       const parsed = parseMessage(body)
       if (!parsed) return void res.writeHead(400).end()
       const message: ChatMessage = { id: nextId++, room, ...parsed }
       pending.set(message.id, { res, message })
-      const owner = ring.get(room)
-      posted.set(owner, posted.get(owner)! + 1)
-      workers.get(owner)!.postMessage(message)
+      // To the room's owner (the ring gives the room's name a worker, as it does a session id), in its
+      // channel. Protected, a full channel refuses at once, as a full mailbox does.
+      manifold
+        .send([room], { post: message }, protect ? { timeoutMs: 0 } : undefined)
+        .catch((err: { code?: string }) => respond(message.id, 503, err.code ?? 'worker channel'))
     })
   }
 
   // At the door: the shedder on process-wide signals first, then an adaptive concurrency limit (default
   // gradient2, no tuning) that learns from each request's time to its response how many this service
   // serves at once at its unloaded latency, and refuses or briefly queues the rest (CoDel). Its
-  // refusals are counted with the shedder's in pressure.shedStats(). /healthz is exempt from both.
+  // refusals are counted with the shedder's in pressure.shedStats(). EXEMPT paths pass both.
   const door = new AdaptiveLimit({ name: 'http' })
-  const shed = httpShedder(pressure, { retryAfterSeconds: 1 })
-  const limit = httpLimiter(door, { pressure, retryAfterSeconds: 1 })
+  const shed = httpShedder(pressure, { retryAfterSeconds: 1, exempt: EXEMPT })
+  const limit = httpLimiter(door, { pressure, retryAfterSeconds: 1, exempt: EXEMPT })
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) =>
     protect ? shed(req, res, () => limit(req, res, () => app(req, res))) : app(req, res),
   )
@@ -201,6 +273,7 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
     ...(options.instance === undefined ? {} : { instance: options.instance }),
     registry,
     semaphores: [db],
+    channels,
     pressure,
     rings: { rooms: ring },
     limits: protect ? [door] : [],
@@ -215,6 +288,7 @@ export async function startChatService(options: ChatServiceOptions): Promise<Cha
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
       await Promise.all([...workers.values()].map((w) => w.terminate()))
+      for (const channel of channels) channel.close()
       await exporter.close()
       pressure.stop()
       pushLanes.close()

@@ -5,14 +5,17 @@
  */
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import type { FanoutStats } from '../fanout-stats.js'
 import { CLIENT_TIMEOUT_MS, type Phase } from './scenario.js'
-import { ms, type PhaseSummary, RECOVERY, type Row } from './summary.js'
+import { fanoutExact, fanoutOutcome, ms, type PhaseSummary, RECOVERY, type Row } from './summary.js'
 
 /** One scenario's measurements. */
 export interface ReportRun {
   protect: boolean
   rows: Row[]
   summaries: PhaseSummary[]
+  /** The service's fan-out counters once the load was over; absent when the run was cut short. */
+  fanout?: FanoutStats
 }
 
 export interface ReportData {
@@ -71,7 +74,7 @@ export function renderReport(data: ReportData): string {
 <thead><tr><th>phase</th><th>offered /s</th><th>admitted /s</th><th>shed /s</th><th>failed /s</th><th>p50</th><th>p99</th><th>max queued</th><th>pressure</th><th class="outcome">outcome</th></tr></thead>
 <tbody>
 ${phaseTable(run)}
-</tbody></table>`,
+</tbody></table>${run.fanout ? `\n<p class="fanout ${fanoutExact(run.fanout) ? 'exact' : 'inexact'}"><b>Room broadcasts:</b> ${esc(fanoutOutcome(run.fanout))}</p>` : ''}`,
     )
     .join('\n')
   // Side by side: each chart of the first run, then the same chart of the second, in one grid row.
@@ -84,7 +87,7 @@ ${phaseTable(run)}
   // JSON inside <script>: `<` escaped so that no string can close the element.
   const json = JSON.stringify({
     phases: data.phases,
-    runs: data.runs.map((r) => ({ protect: r.protect, rows: r.rows })),
+    runs: data.runs.map((r) => ({ protect: r.protect, rows: r.rows, fanout: r.fanout })),
   }).replace(/</g, '\\u003c')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -117,6 +120,8 @@ ${['warm-up', 'normal', 'burst', 'slowdown', 'recovery'].map((p) => `.ph-${p} .d
 .note { color: var(--muted); font-size: 12px; margin-top: 8px }
 h3.run { font-size: 14px; margin: 14px 0 4px }
 .vs { color: var(--muted); font-size: 14px; vertical-align: 3px; margin-left: 8px }
+.fanout { font-size: 13px; margin: 8px 0 0; padding: 6px 10px; border-radius: 6px }
+.fanout.exact { background: #ecfdf3 } .fanout.inexact { background: #fef3f2 }
 </style></head>
 <body><main>
 <h1>beamline demo: an overload incident, replayed ${badges}</h1>

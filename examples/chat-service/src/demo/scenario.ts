@@ -23,6 +23,8 @@ export const DB_QUERY_MS = 40
 export const CAPACITY_RPS = DB_POOL / ((2 * DB_QUERY_MS) / 1000)
 export const NORMAL_PROVIDER_MS = 5
 export const SLOW_PROVIDER_MS = 400
+/** Sessions in every room; each stored message is delivered to all of them (Manifold over the workers). */
+export const MEMBERS_PER_ROOM = 100
 /** A phone gives up on a request after this long. */
 export const CLIENT_TIMEOUT_MS = 5000
 export const DEFAULT_DURATION_S = 60

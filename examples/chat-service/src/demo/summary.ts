@@ -1,4 +1,5 @@
 /** Per-second rows, per-phase summaries and the one-sentence outcome of each phase, from the data. */
+import type { FanoutStats } from '../fanout-stats.js'
 import type { PhaseTotals } from './load-generator.js'
 import type { Phase, PhaseName } from './scenario.js'
 
@@ -181,4 +182,44 @@ function outcome(s: PhaseSummary, baseP99: number, healthyP99: number): string {
     return `Not healthy: ${load}, ${p99}${times}; ${queues}; ${pressure}.`
   }
   return `Healthy: all of ${load} admitted, ${p99}${times}; ${queues}; ${pressure}.`
+}
+
+const count = (n: number) => n.toLocaleString('en-US')
+
+/**
+ * Whether every member got every stored message exactly once, in order: each session checks the
+ * room's seq (a duplicate, gap or reordering counts out of order), so with nothing out of order and
+ * as many deliveries as recipients, none is missing either.
+ */
+export function fanoutExact(f: FanoutStats): boolean {
+  return (
+    f.broadcasts === f.stored &&
+    f.broadcastFailures === 0 &&
+    f.recipients === f.broadcasts * f.membersPerRoom &&
+    f.deliveries === f.recipients &&
+    f.outOfOrder === 0
+  )
+}
+
+/** The fan-out in one sentence: what was sent to whom, whether it all arrived once in order, how fast. */
+export function fanoutOutcome(f: FanoutStats): string {
+  if (f.membersPerRoom === 0)
+    return `${count(f.stored)} messages stored; rooms have no members, nothing broadcast.`
+  const sent =
+    `${count(f.stored)} messages stored, ${count(f.broadcasts)} broadcast with one Manifold send each to their room's ` +
+    `${count(f.membersPerRoom)} members over ${f.workers} worker channels: ${count(f.deliveries)} deliveries, ` +
+    `${count(f.frames)} frames (${f.broadcasts ? (f.frames / f.broadcasts).toFixed(1) : 0} per message)`
+  const latency = `store → delivery p50 ${fanoutMs(f.latencyMs.p50)}, p99 ${fanoutMs(f.latencyMs.p99)}`
+  if (fanoutExact(f))
+    return `${sent}; deliveries = stored × members: every member got every message exactly once, in order; ${latency}.`
+  return (
+    `${sent}; NOT exact: ${count(f.deliveries)} deliveries for ${count(f.recipients)} recipients, ` +
+    `${count(f.outOfOrder)} out of order, ${count(f.broadcastFailures)} broadcasts failed` +
+    ` (a service still working through its backlog when the run ended shows broadcasts in flight); ${latency}.`
+  )
+}
+
+function fanoutMs(v: number | null): string {
+  if (v === null) return '—'
+  return v < 10 ? `${v.toFixed(2)} ms` : ms(v)
 }
