@@ -18,6 +18,7 @@ export {
   stopChild,
 } from './processes.js'
 export {
+  commandOnPath,
   type PrometheusOptions,
   type PrometheusServer,
   type PromResponse,

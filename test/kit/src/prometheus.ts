@@ -14,6 +14,16 @@ import { freePort, stopChild } from './processes.js'
  * skipping the test. Under CI (CI=true) a missing command fails instead: .ci/run installs it.
  */
 export function prometheusTool(t: TestContext, name: 'prometheus' | 'promtool'): string | undefined {
+  const path = commandOnPath(name)
+  if (path) return path
+  const message = `${name} not found on PATH: install the Debian package \`prometheus\` (apt-get install prometheus)`
+  if (process.env.CI === 'true') throw new Error(message)
+  t.skip(message)
+  return undefined
+}
+
+/** Path of the executable `name` in a directory of PATH, or undefined. */
+export function commandOnPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     const path = join(dir, name)
     try {
@@ -21,9 +31,6 @@ export function prometheusTool(t: TestContext, name: 'prometheus' | 'promtool'):
       return path
     } catch {}
   }
-  const message = `${name} not found on PATH: install the Debian package \`prometheus\` (apt-get install prometheus)`
-  if (process.env.CI === 'true') throw new Error(message)
-  t.skip(message)
   return undefined
 }
 
