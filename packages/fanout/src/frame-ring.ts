@@ -58,6 +58,8 @@ const BUSY = -(threadId + 1)
 /** A slot's OWNER once its thread is known dead. */
 const deadMark = (tid: number) => -(tid + 2)
 const HALF_RANGE = 2 ** 30
+/** Frames from this many bytes on are copied out with Buffer's memcpy rather than slice() (see #copy). */
+const COPY_BY_BUFFER = 2048
 
 /** What the shared memory says, summed over every thread (Channel.stats() adds name and capacity). */
 export interface RingTotals {
@@ -114,6 +116,11 @@ export class FrameRing {
   readonly #f64: Float64Array
   readonly #big: BigInt64Array
   readonly #data: Uint8Array
+  /** The data region again: one Float64 per unit, to zero it, and a Buffer, to copy out of it (see #zero, #copy). */
+  readonly #units: Float64Array
+  readonly #bytes: Buffer
+  /** Where drain() found each frame, relative to HEAD in units, and its length; reused by every call. */
+  readonly #found: number[] = []
   /** Int32 index of the data region's first word. */
   readonly #base: number
   readonly #capUnits: number
@@ -134,6 +141,8 @@ export class FrameRing {
     const offset = dataOffset(this.maxThreads)
     this.#base = offset >> 2
     this.#data = new Uint8Array(buffer, offset, this.capacityBytes)
+    this.#units = new Float64Array(buffer, offset, this.#capUnits)
+    this.#bytes = Buffer.from(buffer, offset, this.capacityBytes)
   }
 
   // ---- producers ----
@@ -286,16 +295,20 @@ export class FrameRing {
     return frame
   }
 
-  /** Up to `max` committed frames, freed together. */
+  /**
+   * Up to `max` committed frames, freed together. They are copied out at once, the span they take in
+   * the ring in one copy (two when it wraps) into one new ArrayBuffer, each frame a view of its part:
+   * one allocation and one copy per call instead of per frame.
+   */
   drain(max: number): Uint8Array[] {
     const i32 = this.#i32
-    const frames: Uint8Array[] = []
+    const found = this.#found
     const head = i32[HEAD]!
     let position = head
     let bytes = 0
     // Bounded by one lap: past it, memory read in this call is not zeroed yet and would repeat. A
     // skipped dead record can end the lap too (it may end at TAIL of a full ring, which is HEAD's place).
-    while (frames.length < max && ((position - head) & POS_MASK) < this.#capUnits) {
+    while (found.length < 2 * max && ((position - head) & POS_MASK) < this.#capUnits) {
       let state = Atomics.load(i32, this.#stateIndex(position))
       if (state < 0) {
         position = this.#skipDead(position)
@@ -303,10 +316,18 @@ export class FrameRing {
         state = Atomics.load(i32, this.#stateIndex(position))
       }
       if (state <= 0) break
-      frames.push(this.#copyOut(position, state - 1))
+      found.push((position - head) & POS_MASK, state - 1)
       bytes += state - 1
       position = (position + recordUnits(state - 1)) & POS_MASK
     }
+    const frames: Uint8Array[] = new Array(found.length >> 1)
+    if (frames.length > 0) {
+      // Every frame's bytes are read after the Atomics.load of its STATE above (I4).
+      const copy = this.#copy(head, (position - head) & POS_MASK)
+      for (let i = 0; i < found.length; i += 2)
+        frames[i >> 1] = new Uint8Array(copy, found[i]! * UNIT_BYTES + UNIT_BYTES, found[i + 1]!)
+    }
+    found.length = 0
     if (position !== head) this.#free(head, position)
     this.#f64[FRAMES_RECEIVED]! += frames.length
     this.#f64[BYTES_RECEIVED]! += bytes
@@ -406,11 +427,28 @@ export class FrameRing {
     const data = this.#data
     const cap = this.capacityBytes
     const start = ((position + 1) & this.#unitMask) * UNIT_BYTES
-    if (start + length <= cap) return data.slice(start, start + length)
+    if (length < COPY_BY_BUFFER && start + length <= cap) return data.slice(start, start + length)
     const frame = new Uint8Array(length)
-    frame.set(data.subarray(start), 0)
-    frame.set(data.subarray(0, length - (cap - start)), cap - start)
+    const first = Math.min(length, cap - start)
+    this.#bytes.copy(frame, 0, start, start + first)
+    if (first < length) this.#bytes.copy(frame, first, 0, length - first)
     return frame
+  }
+
+  /**
+   * `units` units of the data region from `position` on, wrapping, copied into a new ArrayBuffer.
+   * Buffer's copy is a memcpy; TypedArray set() and slice() of shared memory copy with relaxed-atomic
+   * moves, 5–30× slower for large spans (and 350 ns a call slower for small ones, hence slice() below
+   * COPY_BY_BUFFER bytes in #copyOut).
+   */
+  #copy(position: number, units: number): ArrayBuffer {
+    const copy = new ArrayBuffer(units * UNIT_BYTES)
+    const target = new Uint8Array(copy)
+    const start = (position & this.#unitMask) * UNIT_BYTES
+    const first = Math.min(units * UNIT_BYTES, this.capacityBytes - start)
+    this.#bytes.copy(target, 0, start, start + first)
+    if (first < target.length) this.#bytes.copy(target, first, 0, target.length - first)
+    return copy
   }
 
   /** Zeroes [from, to) and hands it back to producers (layout.ts: READ, zero, HEAD). */
@@ -422,17 +460,18 @@ export class FrameRing {
     if (Atomics.load(i32, WAITING_SENDERS) !== 0) this.#wake(ROOM_SEQ)
   }
 
+  /** Zeroes units [from, to), wrapping: as Float64 zeros, 8× fewer stores than bytes (and 7× faster on shared memory). */
   #zero(from: number, to: number): void {
     const mask = this.#unitMask
-    const start = (from & mask) * UNIT_BYTES
-    const bytes = ((to - from) & POS_MASK) * UNIT_BYTES
-    if (bytes === 0) return
-    const end = start + bytes
-    const data = this.#data
-    if (end <= this.capacityBytes) data.fill(0, start, end)
+    const start = from & mask
+    const units = (to - from) & POS_MASK
+    if (units === 0) return
+    const end = start + units
+    const words = this.#units
+    if (end <= this.#capUnits) words.fill(0, start, end)
     else {
-      data.fill(0, start)
-      data.fill(0, 0, end - this.capacityBytes)
+      words.fill(0, start)
+      words.fill(0, 0, end - this.#capUnits)
     }
   }
 
