@@ -121,6 +121,8 @@ export class FrameRing {
   readonly #bytes: Buffer
   /** Where drain() found each frame, relative to HEAD in units, and its length; reused by every call. */
   readonly #found: number[] = []
+  /** Units of the frames #fit() last counted. */
+  #fitUnits = 0
   /** Int32 index of the data region's first word. */
   readonly #base: number
   readonly #capUnits: number
@@ -179,6 +181,81 @@ export class FrameRing {
 
   /** Copies `bytes` into the record reserved at `position` and publishes it. */
   commit(position: number, bytes: Uint8Array): void {
+    this.#copyIn(position, bytes)
+    const i32 = this.#i32
+    Atomics.store(i32, this.#stateIndex(position), bytes.length + 1)
+    this.#countSent(1, bytes.length)
+  }
+
+  /**
+   * Writes the longest prefix of `frames` that fits now, with one reservation (one CAS) for all of it:
+   * returns how many frames were written, or CLOSED. The reservation is stamped as one record of
+   * all its units; before each frame but the last is committed, the rest of the reservation is
+   * stamped as the next record, so that at every moment this thread has one open record, which
+   * covers all it has not committed (./layout.ts, "Batches").
+   */
+  writeMany(frames: readonly Uint8Array[], channel: string): number {
+    if (this.#slot < 0) this.#claimSlot(channel)
+    const i32 = this.#i32
+    const capUnits = this.#capUnits
+    let count = 0
+    let units = 0
+    let t = i32[TAIL]!
+    for (;;) {
+      if (t < 0) return CLOSED
+      count = this.#fit(frames, capUnits - ((t - i32[HEAD]!) & POS_MASK))
+      if (count < frames.length) {
+        t = Atomics.load(i32, TAIL)
+        if (t < 0) return CLOSED
+        count = this.#fit(frames, capUnits - ((t - Atomics.load(i32, HEAD)) & POS_MASK))
+        if (count === 0) return 0
+      }
+      units = this.#fitUnits
+      const seen = Atomics.compareExchange(i32, TAIL, t, (t + units) & POS_MASK)
+      if (seen === t) break
+      t = seen
+    }
+    // The stamp, as in reserve(): the very next statements after the CAS, no call in between.
+    const at = this.#base + ((t & this.#unitMask) << 1)
+    i32[at + UNITS] = units
+    i32[at] = BUSY
+    let position = t
+    let rest = units
+    let bytes = 0
+    for (let i = 0; i < count; i++) {
+      const frame = frames[i]!
+      const own = recordUnits(frame.length)
+      this.#copyIn(position, frame)
+      const next = (position + own) & POS_MASK
+      if (i + 1 < count) {
+        const stamp = this.#stateIndex(next)
+        i32[stamp + UNITS] = rest - own
+        i32[stamp] = BUSY
+      }
+      // Publishes the frame and, ordered before it, the stamp of the rest.
+      Atomics.store(i32, this.#stateIndex(position), frame.length + 1)
+      position = next
+      rest -= own
+      bytes += frame.length
+    }
+    this.#countSent(count, bytes)
+    return count
+  }
+
+  /** How many of `frames`, from the first, fit in `room` units; their units in #fitUnits. */
+  #fit(frames: readonly Uint8Array[], room: number): number {
+    let units = 0
+    let count = 0
+    for (; count < frames.length; count++) {
+      const own = recordUnits(frames[count]!.length)
+      if (units + own > room) break
+      units += own
+    }
+    this.#fitUnits = units
+    return count
+  }
+
+  #copyIn(position: number, bytes: Uint8Array): void {
     const data = this.#data
     const cap = this.capacityBytes
     const length = bytes.length
@@ -189,11 +266,14 @@ export class FrameRing {
       data.set(bytes.subarray(0, first), start)
       data.set(bytes.subarray(first), 0)
     }
-    const i32 = this.#i32
-    Atomics.store(i32, this.#stateIndex(position), length + 1)
+  }
+
+  /** Counts committed frames, then wakes the consumer if it parked (after the commits: layout.ts, Dekker pairs). */
+  #countSent(frames: number, bytes: number): void {
     const f = this.#slotF
-    this.#f64[f + SENT_FRAMES]!++
-    this.#f64[f + SENT_BYTES]! += length
+    this.#f64[f + SENT_FRAMES]! += frames
+    this.#f64[f + SENT_BYTES]! += bytes
+    const i32 = this.#i32
     if (Atomics.load(i32, CONSUMER_PARKED) !== 0 && Atomics.compareExchange(i32, CONSUMER_PARKED, 1, 0) === 1)
       this.#wake(DATA_SEQ)
   }
@@ -206,10 +286,10 @@ export class FrameRing {
     return 0
   }
 
-  countRefused(length: number, channel: string): void {
+  countRefused(frames: number, bytes: number, channel: string): void {
     if (this.#slot < 0) this.#claimSlot(channel)
-    this.#f64[this.#slotF + REFUSED_FRAMES]!++
-    this.#f64[this.#slotF + REFUSED_BYTES]! += length
+    this.#f64[this.#slotF + REFUSED_FRAMES]! += frames
+    this.#f64[this.#slotF + REFUSED_BYTES]! += bytes
   }
 
   countTimedOut(channel: string): void {

@@ -7,8 +7,9 @@
  *  3. Per-producer order: each producer's frames arrive in the order it sent them (follows from 1).
  *  4. Counts are exact and never go backwards: framesSent = framesReceived = 800 000 at the end,
  *     framesRefused = the refusals the producers saw, and statistics sampled while they run are monotonic.
- * Run twice: consumed frame by frame (for await: receive's copy per frame), and in batches (drain(n)
- * after each awaited frame: one copy of the span of the batch, wrapping, and a view per frame).
+ * Run twice: frame by frame (trySend, and for await: a copy per frame), and in batches (trySendMany
+ * of 1 to 16 frames: one reservation each; drain(n) after each awaited frame: one copy of the span of
+ * the batch, wrapping, and a view per frame).
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -22,17 +23,17 @@ const PRODUCERS = 4
 const FRAMES = 200_000
 const CAPACITY = 1 << 16
 
-for (const consumer of ['for await', 'drain'] as const)
-  test(`${PRODUCERS} producer threads × ${FRAMES} frames of random sizes, consumed by ${consumer}: exactly once, byte-identical, in order`, () =>
-    stress(consumer))
+for (const batches of [false, true])
+  test(`${PRODUCERS} producer threads × ${FRAMES} frames of random sizes${batches ? ', in batches (trySendMany, drain)' : ''}: exactly once, byte-identical, in order`, () =>
+    stress(batches))
 
-async function stress(consumer: 'for await' | 'drain'): Promise<void> {
+async function stress(batches: boolean): Promise<void> {
   const ch = new Channel({ name: 'stress', capacityBytes: CAPACITY })
   const workers = Array.from(
     { length: PRODUCERS },
     (_, producer) =>
       new Worker(new URL('./fixtures/producer.js', import.meta.url), {
-        workerData: { handle: ch.handle, producer, count: FRAMES, seed: 1000 + producer },
+        workerData: { handle: ch.handle, producer, count: FRAMES, seed: 1000 + producer, batch: batches },
       }),
   )
   const results = Promise.all(
@@ -69,7 +70,7 @@ async function stress(consumer: 'for await' | 'drain'): Promise<void> {
   try {
     for await (const frame of ch) {
       check(frame)
-      if (consumer === 'drain') for (const f of ch.drain(1 + (received % 97))) check(f)
+      if (batches) for (const f of ch.drain(1 + (received % 97))) check(f)
       if (received === PRODUCERS * FRAMES) break
     }
   } finally {
