@@ -196,7 +196,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * Writes as many of `frames` as fit now, in order, with one reservation for all of them: returns
    * how many were written, always the first ones; never waits. The others are rejected and counted
    * in `framesRefused` (all of them while send() calls of this object wait, as for trySend). For
-   * many small frames: one CAS, one statistics update and one check for a parked consumer per call
+   * many small frames: one CAS and one check for a parked consumer per call
    * instead of per frame. Checks every frame before writing any: `ERR_BEAMLINE_FRAME_TOO_LARGE` for
    * one that can never fit; `ERR_BEAMLINE_CHANNEL_CLOSED` after close() when it wrote none.
    */

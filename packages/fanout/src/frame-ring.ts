@@ -150,14 +150,13 @@ export class FrameRing {
   // ---- producers ----
 
   /**
-   * Reserves room for a frame of `length` bytes and stamps it as this thread's: returns its position,
-   * or FULL, or CLOSED. The caller must commit() it next, synchronously (one open reservation per
-   * thread is what lets the consumer skip a dead thread's record).
+   * Reserves `units` units (one record, or a batch's) and stamps them as one record of this thread's:
+   * returns its position, or FULL, or CLOSED. The caller must commit() it next, synchronously (one
+   * open record per thread is what lets the consumer skip a dead thread's record).
    */
-  reserve(length: number, channel: string): number {
+  reserve(units: number, channel: string): number {
     if (this.#slot < 0) this.#claimSlot(channel)
     const i32 = this.#i32
-    const units = recordUnits(length)
     const capUnits = this.#capUnits
     let t = i32[TAIL]!
     for (;;) {
@@ -182,46 +181,36 @@ export class FrameRing {
   /** Copies `bytes` into the record reserved at `position` and publishes it. */
   commit(position: number, bytes: Uint8Array): void {
     this.#copyIn(position, bytes)
-    const i32 = this.#i32
-    Atomics.store(i32, this.#stateIndex(position), bytes.length + 1)
-    this.#countSent(1, bytes.length)
+    Atomics.store(this.#i32, this.#stateIndex(position), bytes.length + 1)
+    this.#countSent(bytes.length)
+    this.#wakeConsumer()
   }
 
   /**
-   * Writes the longest prefix of `frames` that fits now, with one reservation (one CAS) for all of it:
+   * Writes the longest prefix of `frames` that fits now, with one reservation (one CAS) for all of it
+   * and one check for a parked consumer, after the last commit:
    * returns how many frames were written, or CLOSED. The reservation is stamped as one record of
    * all its units; before each frame but the last is committed, the rest of the reservation is
    * stamped as the next record, so that at every moment this thread has one open record, which
    * covers all it has not committed (./layout.ts, "Batches").
    */
   writeMany(frames: readonly Uint8Array[], channel: string): number {
-    if (this.#slot < 0) this.#claimSlot(channel)
     const i32 = this.#i32
-    const capUnits = this.#capUnits
-    let count = 0
-    let units = 0
-    let t = i32[TAIL]!
+    let count: number
+    let t: number
     for (;;) {
-      if (t < 0) return CLOSED
-      count = this.#fit(frames, capUnits - ((t - i32[HEAD]!) & POS_MASK))
-      if (count < frames.length) {
-        t = Atomics.load(i32, TAIL)
-        if (t < 0) return CLOSED
-        count = this.#fit(frames, capUnits - ((t - Atomics.load(i32, HEAD)) & POS_MASK))
-        if (count === 0) return 0
-      }
-      units = this.#fitUnits
-      const seen = Atomics.compareExchange(i32, TAIL, t, (t + units) & POS_MASK)
-      if (seen === t) break
-      t = seen
+      const tail = Atomics.load(i32, TAIL)
+      if (tail < 0) return CLOSED
+      count = this.#fit(frames, this.#capUnits - ((tail - Atomics.load(i32, HEAD)) & POS_MASK))
+      if (count === 0) return 0
+      t = this.reserve(this.#fitUnits, channel)
+      if (t !== FULL) break
+      // Other producers took the room between the look and the CAS: look again.
     }
-    // The stamp, as in reserve(): the very next statements after the CAS, no call in between.
-    const at = this.#base + ((t & this.#unitMask) << 1)
-    i32[at + UNITS] = units
-    i32[at] = BUSY
+    if (t === CLOSED) return CLOSED
+    const units = this.#fitUnits
     let position = t
     let rest = units
-    let bytes = 0
     for (let i = 0; i < count; i++) {
       const frame = frames[i]!
       const own = recordUnits(frame.length)
@@ -234,11 +223,12 @@ export class FrameRing {
       }
       // Publishes the frame and, ordered before it, the stamp of the rest.
       Atomics.store(i32, this.#stateIndex(position), frame.length + 1)
+      // Counted one by one: what a thread that dies mid-batch committed is counted too.
+      this.#countSent(frame.length)
       position = next
       rest -= own
-      bytes += frame.length
     }
-    this.#countSent(count, bytes)
+    this.#wakeConsumer()
     return count
   }
 
@@ -268,11 +258,14 @@ export class FrameRing {
     }
   }
 
-  /** Counts committed frames, then wakes the consumer if it parked (after the commits: layout.ts, Dekker pairs). */
-  #countSent(frames: number, bytes: number): void {
+  #countSent(bytes: number): void {
     const f = this.#slotF
-    this.#f64[f + SENT_FRAMES]! += frames
+    this.#f64[f + SENT_FRAMES]!++
     this.#f64[f + SENT_BYTES]! += bytes
+  }
+
+  /** After a commit (the last of a batch): wakes the consumer if it parked (layout.ts, Dekker pairs). */
+  #wakeConsumer(): void {
     const i32 = this.#i32
     if (Atomics.load(i32, CONSUMER_PARKED) !== 0 && Atomics.compareExchange(i32, CONSUMER_PARKED, 1, 0) === 1)
       this.#wake(DATA_SEQ)
@@ -280,7 +273,7 @@ export class FrameRing {
 
   /** reserve() + commit(): 0 if written, else FULL or CLOSED. */
   write(bytes: Uint8Array, channel: string): number {
-    const position = this.reserve(bytes.length, channel)
+    const position = this.reserve(recordUnits(bytes.length), channel)
     if (position < 0) return position
     this.commit(position, bytes)
     return 0
