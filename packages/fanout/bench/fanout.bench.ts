@@ -151,6 +151,19 @@ const ms = (name: string) => fanoutRows.find((r) => r.name === name)!.value
 console.log(
   `Manifold.send() itself, sender side: group ${median(senderSide.group).toFixed(2)} ms, ids ${median(senderSide.array).toFixed(2)} ms (medians of ${RUNS})`,
 )
+// The floor of a send to a list not seen before, whatever carries it: each id's owner from a Map
+// (the cache, as warm as it gets), the ids grouped, each worker's joined into one string to encode.
+const floorSamples: number[] = []
+for (let run = -2; run < RUNS; run++) {
+  const start = performance.now()
+  const groups: string[][] = nodes.map(() => [])
+  for (const id of ids) groups[ownerOf.get(id)!]!.push(id)
+  for (const group of groups) group.join('')
+  if (run >= 0) floorSamples.push(performance.now() - start)
+}
+console.log(
+  `floor of a new list, sender side: owner from a Map + grouping + a join per worker, ${median(floorSamples).toFixed(2)} ms (median of ${RUNS})`,
+)
 for (const [label, name] of [
   ['group', MANIFOLD_GROUP],
   ['ids', MANIFOLD_ARRAY],
