@@ -269,7 +269,12 @@ export class Channel implements AsyncIterable<Uint8Array> {
     return this.#ring.next()
   }
 
-  /** Up to `max` frames ready now (default: all), in order; never waits. Consumer only, as receive(). */
+  /**
+   * Up to `max` frames ready now (default: all), in order; never waits. Consumer only, as receive().
+   * The frames are copied out together, into one new (non-shared) ArrayBuffer, each a view of its
+   * own part of it: one allocation and one copy per call. Keeping one frame keeps that buffer: copy
+   * (`slice()`) a frame to hold it long apart from the others.
+   */
   drain(max = Number.MAX_SAFE_INTEGER): Uint8Array[] {
     integerOption('max', max, 1, Number.MAX_SAFE_INTEGER)
     this.#ring.claimConsumer(this.name)
