@@ -188,9 +188,8 @@ export class FrameRing {
 
   /**
    * Writes the longest prefix of `frames` that fits now, with one reservation (one CAS) for all of it
-   * and one check for a parked consumer, after the last commit:
-   * returns how many frames were written, or CLOSED. The reservation is stamped as one record of
-   * all its units; before each frame but the last is committed, the rest of the reservation is
+   * and one check for a parked consumer, after the last commit; returns how many frames were written,
+   * or CLOSED. The reservation is stamped as one record of all its units; before each frame but the last is committed, the rest of the reservation is
    * stamped as the next record, so that at every moment this thread has one open record, which
    * covers all it has not committed (./layout.ts, "Batches").
    */
