@@ -77,8 +77,9 @@
  *  I2. Every data byte outside [HEAD, TAIL) is zero: the consumer zeroes a record before HEAD passes
  *      it, producers write only inside their own reservation. So a reserved, not yet stamped record
  *      reads STATE = 0, never a stale header.
- *  I3. Records tile [HEAD, TAIL): each starts where the previous one ends; the record at t belongs to
- *      the producer whose CAS moved TAIL from t. Reservations are totally ordered by that CAS, so the
+ *  I3. Records tile [HEAD, TAIL): each starts where the previous one ends; the records of the
+ *      reservation at t belong to the producer whose CAS moved TAIL from t. Reservations are totally
+ *      ordered by that CAS, and a batch's frames are in its reservation in the order given, so the
  *      frames of one producer are in the ring in the order it sent them, and the consumer reads in
  *      ring order.
  *  I4. STATE goes 0 → -(tid + 1) → len + 1, each step written only by the owner; the consumer reads a
@@ -86,6 +87,14 @@
  *      owner's Atomics.store: it never reads half of a frame.
  *  I5. A record is skipped unread only when its STATE is -(tid + 1) and a slot reads -(tid + 2), i.e.
  *      thread tid is dead (below). Committed records are never skipped: nothing committed is lost.
+ *
+ * Batches (trySendMany): one CAS reserves the records of several frames, and the stamp at t says
+ * UNITS = the whole reservation. Before committing each frame but the last, the producer stamps the
+ * rest of the reservation as the next record (UNITS = what is left, STATE = -(tid + 1), plain), and
+ * the commit store orders that stamp before it. So a thread has one open record at every moment, and
+ * it covers everything the thread reserved and has not committed: a thread that dies mid-batch
+ * leaves committed frames, then one stamped record that the consumer skips whole (I5). A committed
+ * record's UNITS may so be larger than its own size; nothing reads it (sizes come from STATE).
  *
  * Why a skipped reservation can never be a slow producer
  *  The dead mark -(tid + 2) is stored only by the exit listener, which runs on the Worker's 'exit'
@@ -117,7 +126,11 @@
  *  - READ is stored before zeroing, so that when the consumer dies mid-free the exit listener finishes
  *    the free (zero [HEAD, READ), store HEAD = READ) instead of leaving zeroed, unreleased bytes.
  *  - The stamp is plain (see above). Frame bytes are plain: written before the commit store, read after
- *    the commit load. Zeroing is plain, before the HEAD store.
+ *    the commit load (drain() loads every STATE of its batch, then copies the batch's span at once).
+ *    Zeroing is plain, before the HEAD store, as Float64 +0 (all bits zero) per unit: on shared memory
+ *    V8 fills byte by byte with relaxed atomics, so 8-byte stores are ~7× faster. Copies out of the
+ *    ring use Buffer's memcpy for the same reason; which width the plain accesses have does not
+ *    matter, the commit store/load and the HEAD store/load order them.
  *  - CONSUMER_PARKED/DATA_SEQ and WAITING_SENDERS/ROOM_SEQ are Dekker pairs, all sequentially
  *    consistent: the consumer stores PARKED = 1 and then re-reads STATE; a producer stores STATE and
  *    then reads PARKED. Either the consumer's re-read sees the frame or the producer sees PARKED and

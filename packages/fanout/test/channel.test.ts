@@ -81,6 +81,51 @@ test('a full channel refuses at once and counts every refusal, frames and bytes'
   assert.equal(ch.trySend(frame), true)
 })
 
+test('trySendMany writes the frames that fit, in order, with one reservation, and counts the rest as refused', async () => {
+  const ch = new Channel({ name: 'many', capacityBytes: 1024 })
+  const frames = Array.from({ length: 20 }, (_, i) => makeFrame(1, i, 56)) // 64 bytes each: 16 fit
+  assert.equal(ch.trySendMany(frames.slice(0, 3)), 3)
+  assert.equal(ch.trySendMany(frames.slice(3)), 13, 'the first 13 of the 17 fit')
+  let s = ch.stats()
+  assert.deepEqual([s.framesSent, s.framesRefused, s.bytesRefused, s.usedBytes], [16, 4, 4 * 56, 1024])
+  assert.equal(ch.trySendMany(frames.slice(16)), 0)
+  assert.equal(ch.stats().framesRefused, 8)
+  assert.deepEqual(
+    ch.drain(5).map((f) => checkFrame(f)!.sequence),
+    [0, 1, 2, 3, 4],
+  )
+  // Across the wrap point, frames of every size, byte for byte.
+  const mixed = [makeFrame(2, 0, 8), makeFrame(2, 1, 200), new Uint8Array(0), makeFrame(2, 3, 9)]
+  assert.equal(ch.trySendMany(mixed), 4)
+  const back = ch.drain()
+  assert.deepEqual(
+    back.slice(0, 11).map((f) => checkFrame(f)!.sequence),
+    [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+  )
+  assert.deepEqual(
+    back.slice(11).map((f) => f.length),
+    [8, 200, 0, 9],
+  )
+  assert.ok(checkFrame(back[12]!) && checkFrame(back[14]!))
+  assert.equal(ch.trySendMany([]), 0)
+  // Every frame is checked before any is written.
+  assert.throws(() => ch.trySendMany([frames[0]!, new Uint8Array(1017)]), FrameTooLargeError)
+  invalid(() => ch.trySendMany([frames[0]!, 'x' as never]), 'bytes')
+  invalid(() => ch.trySendMany(frames[0] as never), 'frames')
+  assert.equal(ch.stats().framesSent, 20)
+  // While a send() of this object waits, its later frames must not overtake it.
+  for (let i = 0; i < 16; i++) ch.trySend(frames[0]!)
+  const waiting = ch.send(makeFrame(3, 0, 56))
+  assert.equal(ch.trySendMany([makeFrame(3, 1, 8)]), 0)
+  ch.drain()
+  await waiting
+  assert.deepEqual(checkFrame(ch.receive()!), { producer: 3, sequence: 0 })
+  ch.close()
+  assert.throws(() => ch.trySendMany([frames[0]!]), ChannelClosedError)
+  s = ch.stats()
+  assert.equal(s.framesSent, s.framesReceived)
+})
+
 test('a frame longer than capacityBytes − 8 is ERR_BEAMLINE_FRAME_TOO_LARGE; capacityBytes − 8 fits', async () => {
   const ch = new Channel({ name: 'big', capacityBytes: 256 })
   assert.equal(ch.maxFrameBytes, 248)

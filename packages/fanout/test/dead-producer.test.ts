@@ -130,6 +130,25 @@ test('producers terminated at random points while sending big frames: nothing to
   assert.ok(received > rounds, `only ${received} frames went through`)
 })
 
+test('a producer that dies in the middle of a trySendMany batch leaves the frames it committed, and the rest is skipped whole', async () => {
+  const ch = new Channel({ name: 'dead-batch', capacityBytes: 4096 })
+  const worker = dying(ch, 1, 'batch', 2)
+  const [code] = await once(worker, 'exit')
+  assert.equal(code, 0, 'it exited from inside the batch')
+  assert.equal(ch.trySend(makeFrame(0, 0, 50)), true)
+  ch.close()
+  const seen: unknown[] = []
+  for await (const frame of ch) seen.push(checkFrame(frame))
+  assert.deepEqual(seen, [
+    { producer: 1, sequence: 0 },
+    { producer: 1, sequence: 1 },
+    { producer: 1, sequence: 2 }, // the batch's first frame, committed before the death
+    { producer: 0, sequence: 0 },
+  ])
+  const s = ch.stats()
+  assert.deepEqual([s.abandoned, s.framesSent, s.framesReceived, s.usedBytes], [1, 4, 4, 0])
+})
+
 test('regression: a dead record that fills the ring to the last byte ends the drain, the first frame is not read twice', async () => {
   // 512 units: three frames of 166 units, then the dying thread's 14-unit reservation ends at HEAD's place.
   const ch = new Channel({ name: 'full-lap', capacityBytes: 4096 })

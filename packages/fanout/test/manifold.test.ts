@@ -275,3 +275,76 @@ test('a group is sent again and again without per-recipient work; receivers reus
     for (const [w, ids] of parts) for (const id of ids) assert.equal(ring.get(id), ['a', 'b'][w])
   }
 })
+
+test('an id array sent again is recognised id by id: regrouped only when it changed, receivers reuse what they decoded', async () => {
+  const ring = new HashRing({ nodes: ['a', 'b'] })
+  const { manifold, sent, got, done } = fanoutToTwo(ring, 100_000)
+  const members = Array.from({ length: 200 }, (_, i) => `member-${i}`)
+  try {
+    await manifold.send(sent(members, 1), 1)
+    await manifold.send(sent(members, 2), 2) // the first repeat: encoded once, as a group
+    await manifold.send(sent(members, 3), 3)
+    await manifold.send(sent([...members], 4), 4) // another array, the same ids in the same order
+    members[7] = 'newcomer' // changed in place: must not pass for the list sent before
+    await manifold.send(sent(members, 5), 5)
+    await manifold.send(sent(members.slice(0, 150), 6), 6) // a prefix: a new list
+    ring.remove('b') // everyone moves to a
+    await manifold.send(sent(members, 7), 7)
+    await manifold.send(sent(members, 8), 8)
+    await assert.rejects(manifold.send(['member-0', 2 as never], 9), { option: 'recipientIds' })
+  } finally {
+    await done()
+  }
+  const at = (seq: number, w: number) => got.find(([gw, , s]) => s === seq && gw === w)![1]
+  for (const w of [0, 1]) {
+    assert.equal(at(3, w), at(2, w), 'the repeat was not decoded again')
+    assert.equal(at(4, w), at(2, w), 'equal ids in another array are the same list')
+    assert.ok(Object.isFrozen(at(2, w)))
+  }
+  assert.deepEqual(
+    got.filter(([, , s]) => s >= 7).map(([w]) => w),
+    [0, 0],
+    'after the ring change, all at a',
+  )
+  // A list longer than ownerCacheSize is not remembered: grouped and decoded anew each time.
+  const uncached = fanoutToTwo(new HashRing({ nodes: ['a', 'b'] }), 100)
+  try {
+    for (const seq of [1, 2, 3]) await uncached.manifold.send(uncached.sent(members, seq), seq)
+  } finally {
+    await uncached.done()
+  }
+  const lists = uncached.got.filter(([w]) => w === 0).map(([, ids]) => ids)
+  assert.equal(new Set(lists).size, 3)
+})
+
+/**
+ * A Manifold over two channels 'a' and 'b' received in this thread. sent() records each send's ids
+ * and their owners then; done() closes, waits for the receivers and checks that every send reached
+ * each of its ids exactly once, at its owner.
+ */
+function fanoutToTwo(ring: HashRing, ownerCacheSize: number) {
+  const channels = ['a', 'b'].map((name) => new Channel({ name, capacityBytes: 1 << 16 }))
+  const manifold = new Manifold<number, string>({ channels, owners: ring, ownerCacheSize })
+  const got: [number, readonly string[], number][] = []
+  const receivers = [0, 1].map((workerIndex) =>
+    Manifold.attach<number, string>(manifold.handle, { workerIndex }).receive((ids, seq) =>
+      got.push([workerIndex, ids, seq]),
+    ),
+  )
+  const expected = new Map<number, string[]>()
+  const sent = (ids: string[], seq: number) => {
+    expected.set(seq, ids.map((id) => `${ring.get(id)}/${id}`).sort())
+    return ids
+  }
+  const done = async () => {
+    for (const c of channels) c.close()
+    await Promise.all(receivers)
+    for (const [seq, ids] of expected) {
+      const delivered = got
+        .filter(([, , s]) => s === seq)
+        .flatMap(([w, list]) => list.map((id) => `${['a', 'b'][w]}/${id}`))
+      assert.deepEqual(delivered.sort(), ids, `send ${seq}: each id exactly once, at its owner`)
+    }
+  }
+  return { manifold, sent, got, done }
+}

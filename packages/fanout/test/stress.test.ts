@@ -7,6 +7,9 @@
  *  3. Per-producer order: each producer's frames arrive in the order it sent them (follows from 1).
  *  4. Counts are exact and never go backwards: framesSent = framesReceived = 800 000 at the end,
  *     framesRefused = the refusals the producers saw, and statistics sampled while they run are monotonic.
+ * Run twice: frame by frame (trySend, and for await: a copy per frame), and in batches (trySendMany
+ * of 1 to 16 frames: one reservation each; drain(n) after each awaited frame: one copy of the span of
+ * the batch, wrapping, and a view per frame).
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -20,13 +23,17 @@ const PRODUCERS = 4
 const FRAMES = 200_000
 const CAPACITY = 1 << 16
 
-test(`${PRODUCERS} producer threads × ${FRAMES} frames of random sizes: exactly once, byte-identical, in order`, async () => {
+for (const batches of [false, true])
+  test(`${PRODUCERS} producer threads × ${FRAMES} frames of random sizes${batches ? ', in batches (trySendMany, drain)' : ''}: exactly once, byte-identical, in order`, () =>
+    stress(batches))
+
+async function stress(batches: boolean): Promise<void> {
   const ch = new Channel({ name: 'stress', capacityBytes: CAPACITY })
   const workers = Array.from(
     { length: PRODUCERS },
     (_, producer) =>
       new Worker(new URL('./fixtures/producer.js', import.meta.url), {
-        workerData: { handle: ch.handle, producer, count: FRAMES, seed: 1000 + producer },
+        workerData: { handle: ch.handle, producer, count: FRAMES, seed: 1000 + producer, batch: batches },
       }),
   )
   const results = Promise.all(
@@ -51,15 +58,20 @@ test(`${PRODUCERS} producer threads × ${FRAMES} frames of random sizes: exactly
   let received = 0
   let straddled = 0
   let position = 0
+  const check = (frame: Uint8Array) => {
+    const id = checkFrame(frame)
+    assert.ok(id, `frame ${received} (${frame.length} bytes) is not what was sent`)
+    assert.equal(id.sequence, next[id.producer], `producer ${id.producer}: expected ${next[id.producer]}`)
+    next[id.producer]!++
+    if (((position + 1) % (CAPACITY / UNIT_BYTES)) * UNIT_BYTES + frame.length > CAPACITY) straddled++
+    position += recordUnits(frame.length)
+    received++
+  }
   try {
     for await (const frame of ch) {
-      const id = checkFrame(frame)
-      assert.ok(id, `frame ${received} (${frame.length} bytes) is not what was sent`)
-      assert.equal(id.sequence, next[id.producer], `producer ${id.producer}: expected ${next[id.producer]}`)
-      next[id.producer]!++
-      if (((position + 1) % (CAPACITY / UNIT_BYTES)) * UNIT_BYTES + frame.length > CAPACITY) straddled++
-      position += recordUnits(frame.length)
-      if (++received === PRODUCERS * FRAMES) break
+      check(frame)
+      if (batches) for (const f of ch.drain(1 + (received % 97))) check(f)
+      if (received === PRODUCERS * FRAMES) break
     }
   } finally {
     clearInterval(sampler)
@@ -78,4 +90,4 @@ test(`${PRODUCERS} producer threads × ${FRAMES} frames of random sizes: exactly
   assert.ok(refused > 0, 'the consumer never fell behind: the test did not fill the ring')
   assert.deepEqual([s.usedBytes, s.waitingSenders, s.abandoned], [0, 0, 0])
   assert.ok(samples > 3)
-})
+}

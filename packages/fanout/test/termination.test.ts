@@ -39,27 +39,28 @@ function walk(ch: Channel): { records: number; busy: number } {
   return { records, busy }
 }
 
-test('terminated at random points while sending and consuming: never an unstamped record, never a torn frame', async () => {
-  const rnd = random(11)
-  let stamped = 0
-  for (let round = 0; round < ROUNDS; round++) {
-    const ch = new Channel({ name: `churn-${round}`, capacityBytes: 8192 })
-    const worker = new Worker(new URL('./fixtures/churn.js', import.meta.url), {
-      workerData: { handle: ch.handle, seed: round + 1 },
-    })
-    await once(worker, 'message')
-    await sleep(rnd() * 8)
-    await worker.terminate()
-    const { busy } = walk(ch)
-    assert.ok(busy <= 1, 'one thread has at most one open record')
-    stamped += busy
-    // Its exit was reclaimed: this thread can consume, the dead record is skipped, the rest is whole.
-    for (const frame of ch.drain()) assert.ok(checkFrame(frame), `round ${round}: a torn frame`)
-    assert.equal(ch.stats().abandoned, busy)
-    assert.equal(ch.trySend(new Uint8Array(100)), true)
-    assert.equal(ch.receive()?.length, 100)
-    assert.equal(ch.stats().usedBytes, 0)
-  }
-  // Not required to pass, but it shows the test reaches the states it is about.
-  console.log(`# ${stamped} of ${ROUNDS} terminations left a record stamped and not committed`)
-})
+for (const batch of [false, true])
+  test(`terminated at random points while sending${batch ? ' batches (trySendMany)' : ''} and consuming: never an unstamped record, never a torn frame`, async () => {
+    const rnd = random(11)
+    let stamped = 0
+    for (let round = 0; round < ROUNDS; round++) {
+      const ch = new Channel({ name: `churn-${round}`, capacityBytes: 8192 })
+      const worker = new Worker(new URL('./fixtures/churn.js', import.meta.url), {
+        workerData: { handle: ch.handle, seed: round + 1, batch },
+      })
+      await once(worker, 'message')
+      await sleep(rnd() * 8)
+      await worker.terminate()
+      const { busy } = walk(ch)
+      assert.ok(busy <= 1, 'one thread has at most one open record')
+      stamped += busy
+      // Its exit was reclaimed: this thread can consume, the dead record is skipped, the rest is whole.
+      for (const frame of ch.drain()) assert.ok(checkFrame(frame), `round ${round}: a torn frame`)
+      assert.equal(ch.stats().abandoned, busy)
+      assert.equal(ch.trySend(new Uint8Array(100)), true)
+      assert.equal(ch.receive()?.length, 100)
+      assert.equal(ch.stats().usedBytes, 0)
+    }
+    // Not required to pass, but it shows the test reaches the states it is about.
+    console.log(`# ${stamped} of ${ROUNDS} terminations left a record stamped and not committed`)
+  })
