@@ -22,7 +22,8 @@
  *                                       creator (CAS / Atomics.store); reclaim frees a dead holder's
  *    5  SCAN_EPOCH      scans begun, mod 2^32 (never 0 in a reader word)   scanners, Atomics.add
  *    6  SCANNERS        reader words with a scan in progress (over-counts by one for a scanner that
- *                       died between its increment and R_SINCE: harmless)  scanners, Atomics.add / sub
+ *                       died between its increment and R_SINCE, or between R_SINCE = 0 and its
+ *                       decrement: harmless, claimers then check every word)  scanners, Atomics.add / sub
  *    7  UNLISTED_SCANS  scans in progress that found every reader word taken   scanners, Atomics.add / sub
  *    8  GROUP_COUNT     groups published (ids 0 .. GROUP_COUNT-1)          Atomics.store under GROUP_LOCK
  *    9  LIVE            named slots claimed and not yet folded: lets a full registry refuse without

@@ -24,6 +24,8 @@ import {
   MAILBOX,
   OWNER,
   PUBLISHED,
+  R_OWNER,
+  READERS,
   regions,
   SCANNERS,
   STARTED,
@@ -252,7 +254,14 @@ test('issue 15 #2: a thread that dies in the middle of a scan does not hold back
     await Promise.all([gone(worker), worker.terminate()])
   }
   assert.equal(scanning, 1, 'a scanner terminated in the middle of its scan')
-  assert.equal(Atomics.load(i32, SCANNERS), 0, 'its reader word was given back')
+  const { readers } = regions(registry.capacity, 256, 64)
+  const owners = Array.from({ length: READERS }, (_, r) =>
+    Atomics.load(i32, (readers >> 2) + 2 * r + R_OWNER),
+  )
+  assert.deepEqual(new Set(owners), new Set([0]), 'its reader word was given back')
+  // 0, or 1 when it died in the few instructions between SCANNERS and R_SINCE (the count's documented,
+  // harmless over-count: claimers then read every word, all free). Seen once in CI as `1 !== 0`.
+  assert.ok(Atomics.load(i32, SCANNERS) <= 1, 'SCANNERS over-counts by one at most')
   // A slot folded after that scan began can be claimed again.
   boxes[7]!.close()
   assert.equal(registry.mailbox('next').groupOnly, false)
